@@ -1,0 +1,55 @@
+# netwarden — see README.md
+GO        ?= go
+BIN       := bin/netwarden
+PKGS      := ./...
+TEST_TIMEOUT ?= 20m
+
+.PHONY: all build run demo test test-short check fmt vet fuzz bench chaos clean
+
+all: check build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/netwarden
+
+## run: the pipeline on the embedded broker with the real public feeds
+run: build
+	$(BIN) serve --config netwarden.yaml
+
+## demo: the same, offline, replaying ../shared/data/blocklists
+demo: build
+	@test -d ../shared/data/blocklists || { echo "demo needs ../shared/data/blocklists next to this checkout"; exit 1; }
+	$(BIN) serve --config demo.yaml
+
+## test: every test, with the race detector
+test:
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
+
+test-short:
+	$(GO) test -short -timeout $(TEST_TIMEOUT) $(PKGS)
+
+check: fmt vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+## fuzz: each parser's fuzz target for FUZZTIME
+FUZZTIME ?= 20s
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' ./ingest/feed/ | grep ^Fuzz); do \
+		echo "== $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./ingest/feed/ || exit 1; \
+	done
+
+## bench: benchmarks (long); figures go to bench/README.md
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -timeout 60m ./bench/ ./stream/... ./ingest/... ./query/
+
+## chaos: repeated kill -9 / restart of the whole pipeline
+chaos:
+	NETWARDEN_CHAOS_ROUNDS=20 $(GO) test -run 'TestKill' -count=1 -timeout 60m ./cmd/netwarden/
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,466 @@
+package main
+
+// End-to-end tests of the real binary: embedded broker over TCP, scrapers
+// replaying the real list runs in ../shared/data, processors, Parquet
+// history, DuckDB (netwarden sql) and the HTTP API.
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netwarden/netwarden/internal/resource"
+)
+
+const sharedBlocklists = "../../../shared/data/blocklists"
+
+func needShared(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(sharedBlocklists); err != nil {
+		t.Skipf("real data not found at %s (the shared/ checkout beside this repo): %v", sharedBlocklists, err)
+	}
+}
+
+// run describes one real run of list versions and how to read an entry
+// out of a line, written independently of package feed.
+type run struct {
+	list, dir, kind, format string
+	entry                   func(line string) string // "" = not an entry
+}
+
+func plainEntry(l string) string {
+	l = strings.TrimSpace(l)
+	if l == "" || l[0] == '#' || l[0] == ';' {
+		return ""
+	}
+	return l
+}
+
+var runs = []run{
+	{"SPAMHAUS-DROP", "spamhaus-drop", "ip", "spamhaus", func(l string) string {
+		return plainEntry(strings.SplitN(l, ";", 2)[0])
+	}},
+	{"SPAMHAUS-DROP-2021", "spamhaus-drop-cidr", "ip", "plain", plainEntry},
+	{"SPAMHAUS-EDROP", "spamhaus-edrop-cidr", "ip", "plain", plainEntry},
+	{"SPAMHAUS-DROPV6", "spamhaus-dropv6-cidr", "ip", "plain", plainEntry},
+	{"DSHIELD", "dshield-block", "ip", "auto", func(l string) string {
+		if plainEntry(l) == "" {
+			return ""
+		}
+		f := strings.Split(l, "\t")
+		if len(f) < 3 {
+			return ""
+		}
+		return f[0] + "/" + f[2]
+	}},
+	{"THREATFOX-IP", "threatfox-ips", "ip", "plain", plainEntry},
+	{"TOR-EXIT", "tor-exit", "ip", "plain", plainEntry},
+	{"FEODO", "feodo-csv", "ip", "csv", func(l string) string {
+		if plainEntry(l) == "" || strings.HasPrefix(l, `"first_seen`) {
+			return ""
+		}
+		f := strings.Split(l, ",")
+		return strings.Trim(f[1], `"`)
+	}},
+	{"DISPOSABLE-EMAIL-DOMAINS", "disposable-email-domains", "email", "plain", func(l string) string {
+		return strings.ToLower(plainEntry(l))
+	}},
+}
+
+// canon returns the canonical resource text of an entry, or "" if it is
+// not a valid entry of the kind.
+func canon(kind, e string) string {
+	if kind == "ip" {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			return resource.FromPrefix(p.Masked()).String()
+		}
+		if a, err := netip.ParseAddr(e); err == nil {
+			return resource.FromAddr(a).String()
+		}
+		return ""
+	}
+	if !strings.Contains(e, ".") {
+		return ""
+	}
+	return e
+}
+
+type chg struct {
+	ts       int64 // Unix µs
+	op, list string
+	res      string
+}
+
+var snapName = regexp.MustCompile(`^(\d{8}T\d{6}Z)\.`)
+
+// expectedChanges diffs consecutive versions of every run the plain way.
+// A version with no entries at all (a failed download saved as a file)
+// is not a list version and is skipped, as netwarden must skip it.
+func expectedChanges(t *testing.T, rs []run) []chg {
+	t.Helper()
+	var out []chg
+	for _, r := range rs {
+		ents, err := os.ReadDir(filepath.Join(sharedBlocklists, r.dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prev map[string]bool
+		for _, e := range ents {
+			m := snapName.FindStringSubmatch(e.Name())
+			if m == nil {
+				continue
+			}
+			at, err := time.Parse("20060102T150405Z", m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(sharedBlocklists, r.dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur := map[string]bool{}
+			for _, l := range strings.Split(strings.ReplaceAll(string(b), "\r", ""), "\n") {
+				if v := r.entry(l); v != "" {
+					if c := canon(r.kind, v); c != "" {
+						cur[c] = true
+					}
+				}
+			}
+			if len(cur) == 0 {
+				continue
+			}
+			for k := range cur {
+				if !prev[k] {
+					out = append(out, chg{at.UnixMicro(), "add", r.list, k})
+				}
+			}
+			for k := range prev {
+				if !cur[k] {
+					out = append(out, chg{at.UnixMicro(), "rem", r.list, k})
+				}
+			}
+			prev = cur
+		}
+	}
+	sortChanges(out)
+	return out
+}
+
+func sortChanges(cs []chg) {
+	slices.SortFunc(cs, func(a, b chg) int {
+		return strings.Compare(fmt.Sprint(a.list, a.res, a.ts, a.op), fmt.Sprint(b.list, b.res, b.ts, b.op))
+	})
+}
+
+var binPath string
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if binPath != "" {
+		return binPath
+	}
+	dir, err := os.MkdirTemp("", "netwarden-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "netwarden")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build netwarden: %v", err)
+	}
+	binPath = bin
+	return bin
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type server struct {
+	t       *testing.T
+	bin     string
+	cfgPath string
+	dataDir string
+	http    string
+	kport   int
+	cmd     *exec.Cmd
+	logf    *os.File
+}
+
+func newServer(t *testing.T, rs []run, extra string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &server{t: t, bin: buildBinary(t), dataDir: filepath.Join(dir, "data"), http: fmt.Sprintf("127.0.0.1:%d", freePort(t)), kport: freePort(t)}
+	abs, err := filepath.Abs(sharedBlocklists)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "data: {dir: %q}\nhttp: {addr: %q}\nkafka: {partitions: 4, embedded: {port: %d}}\nlog: {level: info}\n%s\nfeeds:\n", s.dataDir, s.http, s.kport, extra)
+	for _, r := range rs {
+		fmt.Fprintf(&b, "  - {name: %s, kind: %s, format: %s, source: %q, every: 1h}\n", r.list, r.kind, r.format, filepath.Join(abs, r.dir))
+	}
+	s.cfgPath = filepath.Join(dir, "netwarden.yaml")
+	if err := os.WriteFile(s.cfgPath, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.logf, err = os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if s.cmd != nil && s.cmd.ProcessState == nil {
+			s.cmd.Process.Kill()
+			s.cmd.Wait()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(s.logf.Name())
+			if len(b) > 20000 {
+				b = b[len(b)-20000:]
+			}
+			t.Logf("server log tail:\n%s", b)
+		}
+	})
+	return s
+}
+
+func (s *server) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(s.bin, "serve", "--config", s.cfgPath)
+	s.cmd.Stdout, s.cmd.Stderr = s.logf, s.logf
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *server) get(path string, v any) (int, error) {
+	resp, err := http.Get("http://" + s.http + path)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s: %w: %s", path, err, b)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// metric reads one counter from /metrics.
+func (s *server) metric(name string) float64 {
+	resp, err := http.Get("http://" + s.http + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func (s *server) waitIdle(timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last map[string]any
+	for time.Now().Before(deadline) {
+		var h map[string]any
+		if code, err := s.get("/healthz", &h); err == nil && code == 200 {
+			last = h
+			if h["idle"] == true {
+				return
+			}
+		}
+		if s.cmd.ProcessState != nil {
+			s.t.Fatalf("server exited: %v", s.cmd.ProcessState)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	s.t.Fatalf("pipeline not idle after %v: %v", timeout, last)
+}
+
+func (s *server) stop() {
+	s.t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			s.t.Fatalf("server exit after SIGTERM: %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		s.cmd.Process.Kill()
+		s.t.Fatal("server did not stop within 2m of SIGTERM")
+	}
+}
+
+func (s *server) kill() {
+	s.t.Helper()
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	s.cmd.Wait()
+}
+
+// history dumps every stored change with `netwarden sql`.
+func (s *server) history() []chg {
+	s.t.Helper()
+	cmd := exec.Command(s.bin, "sql", "--config", s.cfgPath, "--format", "csv",
+		"SELECT epoch_us(ts) AS ts, op, list, resource FROM changes")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		s.t.Fatalf("netwarden sql: %v", err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(string(out))).ReadAll()
+	if err != nil {
+		s.t.Fatalf("parse sql csv: %v", err)
+	}
+	var cs []chg
+	for _, r := range recs[1:] {
+		ts, err := strconv.ParseInt(r[0], 10, 64)
+		if err != nil {
+			s.t.Fatalf("ts %q: %v", r[0], err)
+		}
+		cs = append(cs, chg{ts, r[1], r[2], r[3]})
+	}
+	sortChanges(cs)
+	return cs
+}
+
+func diffChanges(t *testing.T, want, got []chg) {
+	t.Helper()
+	count := func(cs []chg) map[chg]int {
+		m := map[chg]int{}
+		for _, c := range cs {
+			m[c]++
+		}
+		return m
+	}
+	w, g := count(want), count(got)
+	bad := 0
+	for c, n := range w {
+		if g[c] != n {
+			if bad++; bad <= 10 {
+				t.Errorf("change %+v: want %d, got %d", c, n, g[c])
+			}
+		}
+	}
+	for c, n := range g {
+		if w[c] == 0 {
+			if bad++; bad <= 10 {
+				t.Errorf("unexpected change %+v (x%d)", c, n)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d differences between history (%d changes) and the independent diff (%d changes)", bad, len(got), len(want))
+	}
+}
+
+// TestReplayExact replays every real run and checks history holds
+// exactly the changes a plain diff of consecutive versions gives.
+func TestReplayExact(t *testing.T) {
+	needShared(t)
+	want := expectedChanges(t, runs)
+	s := newServer(t, runs, "")
+	s.start()
+	s.waitIdle(5 * time.Minute)
+
+	// A covered address has its covering CIDR's history: pick a DROP
+	// CIDR and query an address inside it.
+	var cidr chg
+	for _, c := range want {
+		if c.list == "SPAMHAUS-DROP" && strings.Contains(c.res, "/2") && c.op == "add" {
+			cidr = c
+			break
+		}
+	}
+	p := netip.MustParsePrefix(cidr.res)
+	inside := p.Addr().Next().String()
+	var hist struct {
+		Changes []map[string]any `json:"changes_ip"`
+	}
+	if code, err := s.get("/metadata/changes/ip/"+inside+"?items=200", &hist); err != nil || code != 200 {
+		t.Fatalf("history of %s: %d %v", inside, code, err)
+	}
+	wantN := 0
+	for _, c := range want {
+		if c.res == cidr.res || c.res == inside {
+			wantN++
+		}
+	}
+	if len(hist.Changes) != min(wantN, 200) {
+		t.Errorf("history of %s (inside %s): %d changes, want %d", inside, cidr.res, len(hist.Changes), wantN)
+	}
+	var badip map[string][]string
+	code, err := s.get("/badip/"+inside, &badip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("/badip/%s -> %d %v", inside, code, badip)
+
+	s.stop()
+	diffChanges(t, want, s.history())
+}
+
+// TestKillRestartExactlyOnce kills the server with SIGKILL mid-ingest,
+// restarts it, and checks history has every change exactly once.
+func TestKillRestartExactlyOnce(t *testing.T) {
+	needShared(t)
+	rounds := 2
+	if v, err := strconv.Atoi(os.Getenv("NETWARDEN_CHAOS_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	rs := []run{runs[0], runs[4], runs[5], runs[6], runs[8]}
+	want := expectedChanges(t, rs)
+	s := newServer(t, rs, "processor: {flush_interval: 100ms, flush_rows: 2000, poll_records: 500}")
+	for i := 0; i < rounds; i++ {
+		s.start()
+		deadline := time.Now().Add(3 * time.Minute)
+		base := s.metric("netwarden_processor_flushes_total")
+		for time.Now().Before(deadline) {
+			if n := s.metric("netwarden_processor_flushes_total"); n > base && n >= 2 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(50*(i+1)) * time.Millisecond)
+		s.kill()
+		t.Logf("round %d: killed after flushes", i)
+	}
+	s.start()
+	s.waitIdle(5 * time.Minute)
+	s.stop()
+	diffChanges(t, want, s.history())
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/netwarden/netwarden/api"
+	"github.com/netwarden/netwarden/ingest/scrape"
+	"github.com/netwarden/netwarden/internal/broker"
+	"github.com/netwarden/netwarden/internal/lifecycle"
+	"github.com/netwarden/netwarden/query"
+	"github.com/netwarden/netwarden/stream/check"
+	"github.com/netwarden/netwarden/stream/history"
+	"github.com/netwarden/netwarden/stream/live"
+	"github.com/netwarden/netwarden/stream/processor"
+)
+
+func cmdServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var f flags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := f.resolve()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log)
+	log.Info("starting netwarden", "version", version, "data_dir", cfg.Data.Dir, "feeds", len(cfg.Scrape.Feeds))
+
+	brk, err := broker.Start(ctx, cfg.Kafka, log.With("component", "kafka"))
+	if err != nil {
+		return err
+	}
+	defer brk.Close()
+
+	store, err := history.Open(cfg.History, log.With("component", "history"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	state := live.New()
+	proc := processor.New(cfg.Processor, brk, store, state, log.With("component", "processor"))
+
+	engine, err := query.New(cfg.Query)
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+
+	producer, err := brk.NewClient(
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.MaxBufferedRecords(100_000),
+	)
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+	scraper, err := scrape.New(cfg.Scrape, producer, log.With("component", "scrape"))
+	if err != nil {
+		return err
+	}
+	scraper.OnChange(func() { setLists(engine, scraper.Lists(), log) })
+	setLists(engine, scraper.Lists(), log)
+
+	checker := check.NewJob(store, proc, state, cfg.Check.Every, log.With("component", "check"))
+
+	srv := api.New(cfg.HTTP, api.Deps{
+		History: proc,
+		Live:    state,
+		Lists:   scraper,
+		SQL:     engine,
+		Checker: checker,
+		Ready: func() bool {
+			select {
+			case <-proc.Ready():
+				return true
+			default:
+				return false
+			}
+		},
+		Status: func(ctx context.Context) map[string]any {
+			st := map[string]any{"scrape_idle": scraper.Idle(), "pending": proc.Pending(), "resources": state.Len()}
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if lag, err := proc.Lag(ctx); err == nil {
+				st["lag"] = lag
+				st["idle"] = scraper.Idle() && lag == 0 && proc.Pending() == 0
+			} else {
+				st["lag_error"] = err.Error()
+			}
+			return st
+		},
+	}, log.With("component", "http"))
+	addr, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	log.Info("ready to serve", "http", "http://"+addr.String(), "kafka", brk.Seeds())
+
+	// Started in this order, stopped in reverse: HTTP first, then the
+	// scrapers (producers), the check job, the SQL file sync, the
+	// processor (final flush to history, then offset commit), the history
+	// store (compaction), and the broker last.
+	return lifecycle.Run(ctx, log, 2*time.Minute,
+		lifecycle.Component{Name: "kafka", Run: brk.Run},
+		lifecycle.Component{Name: "history", Run: store.Run},
+		lifecycle.Component{Name: "processor", Run: proc.Run},
+		lifecycle.Component{Name: "sql-files", Run: func(ctx context.Context) error { return syncFiles(ctx, store, engine, log) }},
+		lifecycle.Component{Name: "check", Run: checker.Run},
+		lifecycle.Component{Name: "scrape", Run: func(ctx context.Context) error {
+			select { // scrape only once the processor consumes
+			case <-proc.Ready():
+			case <-ctx.Done():
+				return nil
+			}
+			return scraper.Run(ctx)
+		}},
+		lifecycle.Component{Name: "http", Run: srv.Run},
+	)
+}
+
+// syncFiles keeps the SQL engine's `changes` view on the store's current
+// files (they change on every flush and compaction).
+func syncFiles(ctx context.Context, store *history.Store, engine *query.Engine, log interface{ Warn(string, ...any) }) error {
+	var last []string
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		files := store.Files()
+		if !slices.Equal(files, last) {
+			if err := engine.SetFiles(files); err != nil {
+				log.Warn("update sql view", "err", err)
+			} else {
+				last = files
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func setLists(engine *query.Engine, infos []scrape.ListInfo, log interface{ Warn(string, ...any) }) {
+	rows := make([]query.ListRow, 0, len(infos))
+	for _, i := range infos {
+		rows = append(rows, query.ListRow{Name: i.Name, Kind: i.Kind, Source: i.Source, Format: i.Format, Status: i.Status,
+			LastFetch: i.LastFetch, LastChange: i.LastChange, Entries: int64(i.Entries), Error: i.Error})
+	}
+	if err := engine.SetLists(rows); err != nil {
+		log.Warn("update sql lists table", "err", err)
+	}
+}
+
+var _ = fmt.Sprint

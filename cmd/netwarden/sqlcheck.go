@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/netwarden/netwarden/ingest/scrape"
+	"github.com/netwarden/netwarden/query"
+	"github.com/netwarden/netwarden/stream/check"
+	"github.com/netwarden/netwarden/stream/history"
+)
+
+// cmdSQL runs one read-only query over the history files of a data
+// directory (the server may be running: files are immutable and the
+// query sees the last committed state).
+func cmdSQL(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("sql", flag.ContinueOnError)
+	var f flags
+	f.register(fs)
+	format := fs.String("format", "csv", "output format: csv, json or arrow")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf(`usage: netwarden sql [flags] "SELECT ..."`)
+	}
+	cfg, err := f.resolve()
+	if err != nil {
+		return err
+	}
+	files, err := history.ListFiles(cfg.History.Dir)
+	if err != nil {
+		return err
+	}
+	engine, err := query.New(cfg.Query)
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	if err := engine.SetFiles(files); err != nil {
+		return err
+	}
+	if b, err := os.ReadFile(scrape.ListsFile(cfg.Scrape.StateDir)); err == nil {
+		var infos []scrape.ListInfo
+		if json.Unmarshal(b, &infos) == nil {
+			setLists(engine, infos, newLogger(cfg.Log))
+		}
+	}
+	var qf query.Format
+	switch *format {
+	case "csv":
+		qf = query.FormatFromAccept("text/csv")
+	case "json":
+		qf = query.FormatFromAccept("application/json")
+	case "arrow":
+		qf = query.FormatFromAccept("application/vnd.apache.arrow.stream")
+	default:
+		return fmt.Errorf("--format %q: want csv, json or arrow", *format)
+	}
+	res, err := engine.Query(ctx, fs.Arg(0), qf, os.Stdout)
+	if err != nil {
+		return err
+	}
+	if res.Truncated {
+		fmt.Fprintf(os.Stderr, "netwarden: result truncated at %d rows\n", res.Rows)
+	}
+	return nil
+}
+
+// cmdCheck asks a running server to run the consistency check and exits 1
+// when history and live state disagree.
+func cmdCheck(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	var f flags
+	f.register(fs)
+	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for the check")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := f.resolve()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	url := "http://" + strings.Replace(cfg.HTTP.Addr, "0.0.0.0", "localhost", 1) + "/admin/check"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("check: is netwarden serve running at %s? %w", cfg.HTTP.Addr, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("check: read answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("check: %s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	var res check.Result
+	if err := json.Unmarshal(body, &res); err != nil {
+		return fmt.Errorf("check: decode answer: %w", err)
+	}
+	out, _ := json.MarshalIndent(res, "", "  ")
+	fmt.Println(string(out))
+	if res.Mismatches > 0 {
+		fmt.Fprintf(os.Stderr, "netwarden: %d resources differ between history and live state\n", res.Mismatches)
+		return exitCode(1)
+	}
+	return nil
+}

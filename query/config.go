@@ -1,0 +1,127 @@
+package query
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"time"
+)
+
+// Defaults applied by Config.Defaults.
+const (
+	DefaultMemoryLimit   = "512MB"
+	DefaultThreads       = 2
+	DefaultTimeout       = 30 * time.Second
+	DefaultMaxRows       = 100000
+	DefaultMaxTempSize   = "1GB"
+	DefaultMaxConcurrent = 4
+)
+
+// Config configures an Engine. Zero values are replaced by Defaults.
+type Config struct {
+	// HistoryDir is the only directory DuckDB may read (allowed_directories).
+	// Every file passed to SetFiles must be inside it. Relative paths are made
+	// absolute by New.
+	HistoryDir string
+	// MemoryLimit is DuckDB's memory_limit (e.g. "512MB", "2GiB").
+	MemoryLimit string
+	// Threads is DuckDB's worker thread count (shared by all queries).
+	Threads int
+	// Timeout bounds every query (validation, planning and execution).
+	Timeout time.Duration
+	// MaxRows is the maximum number of rows returned by a query; a query that
+	// would return more is cut off and flagged as truncated.
+	MaxRows int
+	// TempDir is DuckDB's spill directory. It should live inside the data
+	// directory; it is created if missing. Empty disables spilling to disk
+	// (large sorts/joins then fail with ErrResourceLimit instead).
+	// DuckDB implicitly allows reads below TempDir too, so put nothing but
+	// spill files there.
+	TempDir string
+	// MaxTempSize is DuckDB's max_temp_directory_size (only relevant with a
+	// TempDir).
+	MaxTempSize string
+	// MaxConcurrent is the maximum number of queries that run at once (the
+	// size of the connection pool). Further queries wait for a free
+	// connection; the wait counts against Timeout.
+	MaxConcurrent int
+}
+
+// Defaults fills zero fields with their default values.
+func (c *Config) Defaults() {
+	if c.MemoryLimit == "" {
+		c.MemoryLimit = DefaultMemoryLimit
+	}
+	if c.Threads == 0 {
+		c.Threads = DefaultThreads
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.MaxRows == 0 {
+		c.MaxRows = DefaultMaxRows
+	}
+	if c.MaxTempSize == "" {
+		c.MaxTempSize = DefaultMaxTempSize
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+}
+
+// sizeRE matches the DuckDB size strings we accept (they are interpolated
+// into SET statements, so nothing else may pass).
+var sizeRE = regexp.MustCompile(`^(?i)[0-9]+(\.[0-9]+)?\s*(B|BYTES?|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?$`)
+
+// Validate reports the first invalid field. Call Defaults first.
+func (c Config) Validate() error {
+	var errs []error
+	if c.HistoryDir == "" {
+		errs = append(errs, errors.New("HistoryDir is required"))
+	} else if h, err := filepath.Abs(c.HistoryDir); err == nil && filepath.Dir(h) == h {
+		errs = append(errs, fmt.Errorf("HistoryDir %q must not be the filesystem root", c.HistoryDir))
+	}
+	if !sizeRE.MatchString(c.MemoryLimit) {
+		errs = append(errs, fmt.Errorf("MemoryLimit %q is not a size like 512MB", c.MemoryLimit))
+	}
+	if !sizeRE.MatchString(c.MaxTempSize) {
+		errs = append(errs, fmt.Errorf("MaxTempSize %q is not a size like 1GB", c.MaxTempSize))
+	}
+	if c.Threads < 1 {
+		errs = append(errs, fmt.Errorf("Threads must be >= 1, got %d", c.Threads))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("Timeout must be > 0, got %s", c.Timeout))
+	}
+	if c.MaxRows < 1 {
+		errs = append(errs, fmt.Errorf("MaxRows must be >= 1, got %d", c.MaxRows))
+	}
+	if c.MaxConcurrent < 1 {
+		errs = append(errs, fmt.Errorf("MaxConcurrent must be >= 1, got %d", c.MaxConcurrent))
+	}
+	if c.HistoryDir != "" && c.TempDir != "" {
+		h, err1 := filepath.Abs(c.HistoryDir)
+		t, err2 := filepath.Abs(c.TempDir)
+		if err1 == nil && err2 == nil && (isWithin(h, t) || isWithin(t, h)) {
+			errs = append(errs, fmt.Errorf("TempDir %q must not overlap HistoryDir %q", c.TempDir, c.HistoryDir))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("query config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// isWithin reports whether path p is dir or below it (both absolute, clean).
+func isWithin(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	if err != nil {
+		return false
+	}
+	return rel == "." || (rel != ".." && !filepath.IsAbs(rel) && !hasDotDotPrefix(rel))
+}
+
+func hasDotDotPrefix(rel string) bool {
+	return len(rel) >= 3 && rel[:2] == ".." && rel[2] == filepath.Separator
+}

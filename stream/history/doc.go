@@ -1,0 +1,86 @@
+// Package history is the durable, queryable history of blocklist changes:
+// an append-only set of Parquet files plus a JSON manifest that names the
+// live files and the Kafka offsets their rows cover.
+//
+// # Contract
+//
+// Exactly-once bookkeeping: [Store.Commit] writes the rows of one flush
+// into new Parquet files and then, in a single atomic rename, a new
+// manifest that lists those files together with the next Kafka offset to
+// consume per partition. A commit is done only once the manifest rename is
+// durable; a crash at any earlier point leaves the previous manifest in
+// force, and [Open] deletes the files it does not name. A restarted
+// consumer resumes from [Store.Offsets], so history has neither gaps nor
+// duplicates as long as the processor commits Kafka offsets only after
+// Commit returned (Kafka's committed offsets are advisory; the manifest is
+// the truth).
+//
+// History is append-only: rows are never changed or deleted. Compaction
+// ([Store.Compact], run periodically by [Store.Run]) rewrites many small
+// files of one month into few large ones with identical content and swaps
+// them in with another manifest rename.
+//
+// # Concurrency and ownership
+//
+// A Store owns its directory; a second Store on the same directory fails
+// to open (advisory lock on Dir/LOCK where the platform has flock).
+// Commit and Compact may be called from any goroutine: Commit calls are
+// serialized with each other and with compaction's manifest swap.
+// Lookup, Scan, Offsets, Bits, Files and Stats are safe to call
+// concurrently with everything, including Commit and Compact: readers work
+// on an immutable snapshot of the file set, and a file replaced by
+// compaction is closed and deleted only after every reader that could see
+// it has finished and DeleteDelay has passed (DeleteDelay also protects
+// outside readers such as DuckDB that were given [Store.Files]).
+// Lookup and Scan hold no lock while they call their callback, which runs
+// on the caller's goroutine and may call any method of the Store; what it
+// reads is the snapshot taken when Lookup or Scan started.
+//
+// # Layout
+//
+//	<Dir>/LOCK                                        advisory lock
+//	<Dir>/manifest.json                               the committed state
+//	<Dir>/manifest.json.tmp                           a manifest being written
+//	<Dir>/changes/month=YYYY-MM/<name>.parquet        data files
+//	<Dir>/changes/month=YYYY-MM/<name>.parquet.tmp    a data file being written
+//
+// Data files hold the changes of one UTC month (by ts), sorted by
+// (key, ts, arrival order). The manifest lists files in arrival order: of
+// two files of the same month, every row of the earlier one arrived before
+// every row of the later one; compaction keeps that true by replacing a
+// run of consecutive files of a month in place.
+//
+// Manifest (JSON):
+//
+//	{"version":1,"generation":N,"offsets":{"0":123,...},
+//	 "files":[{"path":"changes/month=2025-05/....parquet","month":"2025-05",
+//	           "rows":N,"bytes":N,"min_ts":"...","max_ts":"..."}]}
+//
+// # Parquet schema
+//
+// The column names are part of the public SQL surface (DuckDB views over
+// [Store.Files]):
+//
+//	ts        INT64 TIMESTAMP(MICROS, isAdjustedToUTC=true)
+//	op        BYTE_ARRAY STRING, dictionary-encoded: "add" or "rem"
+//	kind      BYTE_ARRAY STRING, dictionary-encoded: "ip", "domain" or "email"
+//	list      BYTE_ARRAY STRING, dictionary-encoded
+//	resource  BYTE_ARRAY STRING: canonical text (resource.Resource.String())
+//	key       BYTE_ARRAY: resource key (resource.Resource.Key()); the sort
+//	          column, with statistics, a page index and a bloom filter
+//
+// Files are zstd-compressed (snappy if zstd is unavailable), have
+// statistics and page indexes on every column, row groups of
+// Config.RowGroupRows rows and key-value metadata
+// "netwarden.schema_version", "netwarden.min_ts", "netwarden.max_ts"
+// (RFC 3339, UTC, µs), "netwarden.bits4" and "netwarden.bits6" (the
+// comma-separated prefix lengths of the IP keys in the file).
+//
+// # Reading
+//
+// [Store.Lookup] prunes with in-memory per-row-group key ranges and bloom
+// filters and the key column's page index, reads only the key pages that
+// can hold a key and, on a hit, only the pages of ts, op and list that hold
+// the matching rows. [Store.Scan] merges all files and yields every row in
+// (key, ts, arrival) order.
+package history
