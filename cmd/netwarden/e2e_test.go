@@ -38,7 +38,7 @@ func needShared(t *testing.T) {
 
 // run describes one real run of list versions and how to read an entry
 // out of a line, written independently of package feed.
-type run struct {
+type listRun struct {
 	list, dir, kind, format string
 	entry                   func(line string) string // "" = not an entry
 }
@@ -51,7 +51,7 @@ func plainEntry(l string) string {
 	return l
 }
 
-var runs = []run{
+var runs = []listRun{
 	{"SPAMHAUS-DROP", "spamhaus-drop", "ip", "spamhaus", func(l string) string {
 		return plainEntry(strings.SplitN(l, ";", 2)[0])
 	}},
@@ -111,7 +111,7 @@ var snapName = regexp.MustCompile(`^(\d{8}T\d{6}Z)\.`)
 // expectedChanges diffs consecutive versions of every run the plain way.
 // A version with no entries at all (a failed download saved as a file)
 // is not a list version and is skipped, as netwarden must skip it.
-func expectedChanges(t *testing.T, rs []run) []chg {
+func expectedChanges(t *testing.T, rs []listRun) []chg {
 	t.Helper()
 	var out []chg
 	for _, r := range rs {
@@ -209,7 +209,7 @@ type server struct {
 	logf    *os.File
 }
 
-func newServer(t *testing.T, rs []run, extra string) *server {
+func newServer(t *testing.T, rs []listRun, extra string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &server{t: t, bin: buildBinary(t), dataDir: filepath.Join(dir, "data"), http: fmt.Sprintf("127.0.0.1:%d", freePort(t)), kport: freePort(t)}
@@ -442,9 +442,10 @@ func TestKillRestartExactlyOnce(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("NETWARDEN_CHAOS_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	rs := []run{runs[0], runs[4], runs[5], runs[6], runs[8]}
+	rs := []listRun{runs[0], runs[4], runs[5], runs[6], runs[8]}
 	want := expectedChanges(t, rs)
 	s := newServer(t, rs, "processor: {flush_interval: 100ms, flush_rows: 2000, poll_records: 500}")
+	midIngest := 0
 	for i := 0; i < rounds; i++ {
 		s.start()
 		deadline := time.Now().Add(3 * time.Minute)
@@ -457,7 +458,27 @@ func TestKillRestartExactlyOnce(t *testing.T) {
 		}
 		time.Sleep(time.Duration(50*(i+1)) * time.Millisecond)
 		s.kill()
-		t.Logf("round %d: killed after flushes", i)
+		// At any crash point history is a duplicate-free subset of the
+		// expected changes; at least one crash must land mid-ingest.
+		got := s.history()
+		wantSet := map[chg]bool{}
+		for _, c := range want {
+			wantSet[c] = true
+		}
+		seen := map[chg]bool{}
+		for _, c := range got {
+			if !wantSet[c] || seen[c] {
+				t.Fatalf("round %d: after kill history has %+v (unexpected or doubled)", i, c)
+			}
+			seen[c] = true
+		}
+		if len(got) > 0 && len(got) < len(want) {
+			midIngest++
+		}
+		t.Logf("round %d: killed with %d of %d changes in history", i, len(got), len(want))
+	}
+	if midIngest == 0 {
+		t.Fatal("no kill landed mid-ingest; the test proved nothing")
 	}
 	s.start()
 	s.waitIdle(5 * time.Minute)
