@@ -127,6 +127,9 @@ func (c *Config) defaults() {
 	if c.Data.Dir == "" {
 		c.Data.Dir = "data"
 	}
+	if abs, err := filepath.Abs(c.Data.Dir); err == nil {
+		c.Data.Dir = abs
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}

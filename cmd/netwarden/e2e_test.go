@@ -218,7 +218,7 @@ func newServer(t *testing.T, rs []listRun, extra string) *server {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "data: {dir: %q}\nhttp: {addr: %q}\nkafka: {partitions: 4, embedded: {port: %d}}\nlog: {level: info}\n%s\nfeeds:\n", s.dataDir, s.http, s.kport, extra)
+	fmt.Fprintf(&b, "data: {dir: data}\nhttp: {addr: %q}\nkafka: {partitions: 4, embedded: {port: %d}}\nlog: {level: info}\n%s\nfeeds:\n", s.http, s.kport, extra)
 	for _, r := range rs {
 		fmt.Fprintf(&b, "  - {name: %s, kind: %s, format: %s, source: %q, every: 1h}\n", r.list, r.kind, r.format, filepath.Join(abs, r.dir))
 	}
@@ -248,7 +248,9 @@ func newServer(t *testing.T, rs []listRun, extra string) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "serve", "--config", s.cfgPath)
+	// Run where the config is, naming it relatively, as a user would.
+	s.cmd = exec.Command(s.bin, "serve", "--config", filepath.Base(s.cfgPath))
+	s.cmd.Dir = filepath.Dir(s.cfgPath)
 	s.cmd.Stdout, s.cmd.Stderr = s.logf, s.logf
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -335,8 +337,9 @@ func (s *server) kill() {
 // history dumps every stored change with `netwarden sql`.
 func (s *server) history() []chg {
 	s.t.Helper()
-	cmd := exec.Command(s.bin, "sql", "--config", s.cfgPath, "--format", "csv",
+	cmd := exec.Command(s.bin, "sql", "--config", filepath.Base(s.cfgPath), "--format", "csv",
 		"SELECT epoch_us(ts) AS ts, op, list, resource FROM changes")
+	cmd.Dir = filepath.Dir(s.cfgPath)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -429,6 +432,30 @@ func TestReplayExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("/badip/%s -> %d %v", inside, code, badip)
+
+	// SQL over HTTP sees the same history as the offline tool.
+	var res struct {
+		Rows [][]any `json:"rows"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Post("http://"+s.http+"/sql", "text/plain", strings.NewReader("SELECT count(*) FROM changes"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err := json.Unmarshal(b, &res); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("POST /sql: %d %s", resp.StatusCode, b)
+		}
+		if len(res.Rows) == 1 && res.Rows[0][0] == float64(len(want)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("POST /sql count = %v, want %d", res.Rows, len(want))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	s.stop()
 	diffChanges(t, want, s.history())

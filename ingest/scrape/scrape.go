@@ -85,6 +85,8 @@ type Manager struct {
 
 	mu       sync.Mutex
 	onChange []func()
+
+	writeMu sync.Mutex // serializes lists.json writes
 }
 
 // New builds a manager. prod is usually a *kgo.Client.
@@ -161,6 +163,8 @@ func (m *Manager) Lists() []ListInfo {
 func ListsFile(stateDir string) string { return filepath.Join(stateDir, "lists.json") }
 
 func (m *Manager) writeListsJSON() error {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
 	b, err := json.MarshalIndent(m.Lists(), "", "  ")
 	if err != nil {
 		return err
