@@ -5,8 +5,10 @@
 // file (re-read when its modification time changes) or a directory. A
 // directory of timestamped snapshots (YYYYMMDDTHHMMSSZ.ext) is replayed in
 // order, each version's changes stamped with the time in its name; a
-// directory of other files is one snapshot per file, in name order,
-// stamped with the file's modification time.
+// directory of other files is one snapshot per file, in name order. A
+// file is stamped with the generation time its header states (FireHOL,
+// IPsum, Spamhaus, DShield, abuse.ch headers), else its modification
+// time; a URL version with the time it was fetched.
 //
 // A failed or suspicious version (fetch error, HTTP error, unparseable
 // body, an empty body or a drop of more than max_drop of the entries)
@@ -273,16 +275,31 @@ func (r *runner) scrape(ctx context.Context) error {
 	if r.st.FileMtime.Equal(fi.ModTime()) && r.rounds > 0 {
 		return nil // unchanged since the last round
 	}
-	return r.applyFile(ctx, src, fi.ModTime(), func(st *feedState) { st.FileMtime = fi.ModTime() })
+	return r.applyFile(ctx, src, fi.ModTime().UTC(), true, func(st *feedState) { st.FileMtime = fi.ModTime() })
 }
 
-func (r *runner) applyFile(ctx context.Context, path string, at time.Time, mark func(*feedState)) error {
+// applyFile applies one snapshot file. at is its time; with useHeader a
+// generation time stated in the list's own header wins over at (the
+// file's modification time says when it was copied, not published).
+func (r *runner) applyFile(ctx context.Context, path string, at time.Time, useHeader bool, mark func(*feedState)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open snapshot %q: %w", path, err)
 	}
 	defer f.Close()
-	res, perr := feed.ParseNamed(io.LimitReader(f, r.m.cfg.MaxBodyBytes), filepath.Base(path), r.kind, r.format)
+	body, err := io.ReadAll(io.LimitReader(f, r.m.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return fmt.Errorf("read snapshot %q: %w", path, err)
+	}
+	if int64(len(body)) > r.m.cfg.MaxBodyBytes {
+		return fmt.Errorf("snapshot %q is larger than %d bytes", path, r.m.cfg.MaxBodyBytes)
+	}
+	if useHeader {
+		if t, ok := publishedAt(body[:min(len(body), 16<<10)]); ok {
+			at = t
+		}
+	}
+	res, perr := feed.ParseNamed(bytes.NewReader(body), filepath.Base(path), r.kind, r.format)
 	return r.apply(ctx, at, res, perr, mark)
 }
 
@@ -292,8 +309,9 @@ func (r *runner) scrapeDir(ctx context.Context) error {
 		return fmt.Errorf("read source dir %q: %w", r.fc.Source, err)
 	}
 	type snap struct {
-		name string
-		at   time.Time
+		name   string
+		at     time.Time
+		header bool // time from the list's header if it states one
 	}
 	var snaps []snap
 	timestamped := 0
@@ -303,7 +321,7 @@ func (r *runner) scrapeDir(ctx context.Context) error {
 		}
 		if m := snapRE.FindStringSubmatch(e.Name()); m != nil {
 			if at, err := time.Parse("20060102T150405Z", m[1]); err == nil {
-				snaps = append(snaps, snap{e.Name(), at})
+				snaps = append(snaps, snap{e.Name(), at, false})
 				timestamped++
 				continue
 			}
@@ -312,7 +330,7 @@ func (r *runner) scrapeDir(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		snaps = append(snaps, snap{e.Name(), info.ModTime().UTC()})
+		snaps = append(snaps, snap{e.Name(), info.ModTime().UTC(), true})
 	}
 	if timestamped > 0 {
 		// A run of snapshots: ignore files that are not snapshots.
@@ -327,7 +345,7 @@ func (r *runner) scrapeDir(ctx context.Context) error {
 			return err
 		}
 		name := s.name
-		if err := r.applyFile(ctx, filepath.Join(r.fc.Source, name), s.at, func(st *feedState) { st.LastSnapshot = name }); err != nil {
+		if err := r.applyFile(ctx, filepath.Join(r.fc.Source, name), s.at, s.header, func(st *feedState) { st.LastSnapshot = name }); err != nil {
 			return err
 		}
 	}
