@@ -119,6 +119,15 @@ type Server struct {
 	ln   net.Listener
 }
 
+var (
+	mSQLOK       = metrics.NewCounter(`netwarden_sql_queries_total{result="ok"}`)
+	mSQLRejected = metrics.NewCounter(`netwarden_sql_queries_total{result="rejected"}`)
+	mSQLTimeout  = metrics.NewCounter(`netwarden_sql_queries_total{result="timeout"}`)
+	mSQLError    = metrics.NewCounter(`netwarden_sql_queries_total{result="error"}`)
+	mSQLDur      = metrics.NewHistogram(`netwarden_sql_query_duration_seconds`)
+	mHistoryDur  = metrics.NewHistogram(`netwarden_history_lookup_duration_seconds`)
+)
+
 // errBadRequest marks client errors found by the handlers.
 var errBadRequest = errors.New("bad request")
 
@@ -334,7 +343,9 @@ func (s *Server) changes(kind resource.Kind, field, nameField string) gin.Handle
 // first, each with the lists r is on after the change.
 func (s *Server) history(r resource.Resource) ([]ChangeItem, error) {
 	own := r.Key()
+	start := time.Now()
 	cs, err := s.deps.History.Changes(s.deps.History.CoveringKeys(r))
+	mHistoryDur.UpdateDuration(start)
 	if err != nil {
 		return nil, err
 	}
@@ -493,11 +504,22 @@ func (s *Server) sql(c *gin.Context) {
 	}
 	f := query.FormatFromAccept(c.GetHeader("Accept"))
 	var buf bytes.Buffer
+	start := time.Now()
 	res, err := s.deps.SQL.Query(c.Request.Context(), q, f, &buf)
+	mSQLDur.UpdateDuration(start)
 	if err != nil {
+		switch statusOf(err) {
+		case http.StatusBadRequest:
+			mSQLRejected.Inc()
+		case http.StatusRequestTimeout:
+			mSQLTimeout.Inc()
+		default:
+			mSQLError.Inc()
+		}
 		s.fail(c, err)
 		return
 	}
+	mSQLOK.Inc()
 	c.Header("X-Netwarden-Rows", strconv.Itoa(res.Rows))
 	c.Header("X-Netwarden-Truncated", strconv.FormatBool(res.Truncated))
 	c.Data(http.StatusOK, f.ContentType(), buf.Bytes())

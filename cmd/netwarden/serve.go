@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"slices"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/netwarden/netwarden/api"
@@ -101,6 +101,8 @@ func cmdServe(ctx context.Context, args []string) error {
 			return st
 		},
 	}, log.With("component", "http"))
+	registerGauges(proc, state, store)
+
 	addr, err := srv.Listen()
 	if err != nil {
 		return err
@@ -163,4 +165,20 @@ func setLists(engine *query.Engine, infos []scrape.ListInfo, log interface{ Warn
 	}
 }
 
-var _ = fmt.Sprint
+// registerGauges exposes component sizes on /metrics.
+func registerGauges(proc *processor.Processor, state *live.State, store *history.Store) {
+	metrics.NewGauge(`netwarden_processor_lag_records`, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		lag, err := proc.Lag(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(lag)
+	})
+	metrics.NewGauge(`netwarden_processor_pending_changes`, func() float64 { return float64(proc.Pending()) })
+	metrics.NewGauge(`netwarden_live_resources`, func() float64 { return float64(state.Len()) })
+	metrics.NewGauge(`netwarden_history_files`, func() float64 { return float64(store.Stats().Files) })
+	metrics.NewGauge(`netwarden_history_rows`, func() float64 { return float64(store.Stats().Rows) })
+	metrics.NewGauge(`netwarden_history_bytes`, func() float64 { return float64(store.Stats().Bytes) })
+}

@@ -92,7 +92,7 @@ func writerProps(rowGroupRows int) *parquet.WriterProperties {
 	for float64(maxBloom*8) < bloomBits(rowGroupRows) {
 		maxBloom *= 2
 	}
-	return parquet.NewWriterProperties(
+	opts := []parquet.WriterProperty{
 		parquet.WithCompression(codec),
 		parquet.WithDictionaryDefault(false),
 		parquet.WithDictionaryFor("op", true),
@@ -109,8 +109,17 @@ func writerProps(rowGroupRows int) *parquet.WriterProperties {
 		parquet.WithBloomFilterCandidatesFor("key", bloomCandidates),
 		parquet.WithMaxBloomFilterBytes(maxBloom),
 		parquet.WithSortingColumns([]parquet.SortingColumn{{ColumnIdx: colKey}, {ColumnIdx: colTS}}),
-	)
+	}
+	switch debugBloom {
+	case "off":
+		opts = append(opts, parquet.WithBloomFilterEnabledFor("key", false))
+	case "fixed":
+		opts = append(opts, parquet.WithAdaptiveBloomFilterEnabledFor("key", false), parquet.WithBloomFilterNDVFor("key", int64(rowGroupRows)))
+	}
+	return parquet.NewWriterProperties(opts...)
 }
+
+var debugBloom = os.Getenv("DEBUG_BLOOM")
 
 // bloomBits approximates the bits a split-block bloom filter needs for n
 // distinct values at bloomFPP (the formula of the Parquet spec).
