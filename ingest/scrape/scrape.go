@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -124,9 +125,7 @@ func New(cfg Config, prod Producer, log *slog.Logger) (*Manager, error) {
 		r.info = ListInfo{Name: fc.Name, Kind: kind.String(), Source: fc.Source, Format: string(format),
 			Status: StatusPending, Entries: len(st.Set), LastFetch: st.LastFetch, LastChange: st.LastChange}
 		m.feeds = append(m.feeds, r)
-		metrics.NewGauge(fmt.Sprintf(`netwarden_feed_entries{list=%q}`, fc.Name), func() float64 {
-			return float64(r.snapshotInfo().Entries)
-		})
+		metrics.GetOrCreateGauge(fmt.Sprintf(`netwarden_feed_entries{list=%q}`, fc.Name), nil).Set(float64(len(st.Set)))
 	}
 	return m, nil
 }
@@ -424,7 +423,12 @@ func (r *runner) apply(ctx context.Context, at time.Time, res feed.Result, perr 
 		held = fmt.Sprintf("version drops %d of %d entries (max_drop %.2f)", len(rems), len(prev), r.fc.MaxDrop)
 	}
 	if held != "" {
-		r.st.HeldDrops++
+		// Only identical versions confirm a drop.
+		if h := setHash(res.Set); h == r.st.HeldHash && r.st.HeldDrops > 0 {
+			r.st.HeldDrops++
+		} else {
+			r.st.HeldDrops, r.st.HeldHash = 1, h
+		}
 		if r.fc.ConfirmDrops == 0 || r.st.HeldDrops < r.fc.ConfirmDrops {
 			mark(r.st)
 			r.st.LastFetch = at
@@ -441,7 +445,7 @@ func (r *runner) apply(ctx context.Context, at time.Time, res feed.Result, perr 
 	}
 	mark(r.st)
 	r.st.Set = res.Set
-	r.st.HeldDrops = 0
+	r.st.HeldDrops, r.st.HeldHash = 0, 0
 	r.st.LastFetch = at
 	if len(adds)+len(rems) > 0 {
 		r.st.LastChange = at
@@ -452,6 +456,7 @@ func (r *runner) apply(ctx context.Context, at time.Time, res feed.Result, perr 
 	metrics.GetOrCreateCounter(fmt.Sprintf(`netwarden_scrape_total{list=%q,result="ok"}`, name)).Inc()
 	metrics.GetOrCreateCounter(fmt.Sprintf(`netwarden_scrape_changes_total{list=%q,op="add"}`, name)).Add(len(adds))
 	metrics.GetOrCreateCounter(fmt.Sprintf(`netwarden_scrape_changes_total{list=%q,op="rem"}`, name)).Add(len(rems))
+	metrics.GetOrCreateGauge(fmt.Sprintf(`netwarden_feed_entries{list=%q}`, name), nil).Set(float64(len(res.Set)))
 	r.log.Debug("version applied", "at", at, "entries", len(res.Set), "adds", len(adds), "rems", len(rems))
 	r.setInfo(func(i *ListInfo) {
 		i.Status, i.Error = StatusOK, ""
@@ -466,6 +471,16 @@ func (r *runner) apply(ctx context.Context, at time.Time, res feed.Result, perr 
 		}
 	})
 	return nil
+}
+
+// setHash fingerprints a version's entries (FNV-1a over the sorted keys).
+func setHash(s feed.Set) uint64 {
+	h := fnv.New64a()
+	for _, k := range s {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
 }
 
 const produceChunk = 20000

@@ -27,7 +27,8 @@ type feedState struct {
 	FileMtime    time.Time `json:"file_mtime,omitzero"`
 	LastFetch    time.Time `json:"last_fetch,omitzero"`
 	LastChange   time.Time `json:"last_change,omitzero"`
-	HeldDrops    int       `json:"held_drops,omitempty"`
+	HeldDrops    int       `json:"held_drops,omitempty"` // consecutive identical held-back versions
+	HeldHash     uint64    `json:"held_hash,omitempty"`
 	Set          feed.Set  `json:"-"`
 }
 

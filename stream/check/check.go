@@ -67,9 +67,7 @@ type Job struct {
 
 // NewJob makes a job; every <= 0 disables the periodic run.
 func NewJob(store History, keys KeyHistory, state *live.State, every time.Duration, log *slog.Logger) *Job {
-	j := &Job{store: store, keys: keys, state: state, every: every, log: log}
-	metrics.NewGauge(`netwarden_consistency_mismatches`, func() float64 { return float64(j.last.Load()) })
-	return j
+	return &Job{store: store, keys: keys, state: state, every: every, log: log}
 }
 
 // Run checks every interval until ctx ends.
@@ -162,5 +160,7 @@ func (j *Job) Check(ctx context.Context) (Result, error) {
 	}
 	res.Took = time.Since(res.Started)
 	j.last.Store(int64(res.Mismatches))
+	metrics.GetOrCreateGauge(`netwarden_consistency_mismatches`, nil).Set(float64(res.Mismatches))
+	metrics.GetOrCreateCounter(`netwarden_consistency_checks_total`).Inc()
 	return res, nil
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -36,7 +35,7 @@ func splitmix(x uint64) uint64 {
 }
 
 // benchKey is resource i of the benchmark's key space: IPv4 hosts (60%),
-// IPv4 prefixes of every length 8..31 (15%, mostly /24 and longer), IPv6 prefixes (10%) and
+// IPv4 prefixes of every length 8..31 (15%), IPv6 prefixes (10%) and
 // domains (15%), so that an address's covering keys are many and mostly
 // absent, as with real lists.
 func benchKey(i uint64) string {
@@ -49,16 +48,15 @@ func benchKey(i uint64) string {
 		bits := []int{32, 48, 56, 64, 128}[h>>61%5]
 		return resource.FromPrefix(netip.PrefixFrom(netip.AddrFrom16(b), bits).Masked()).Key()
 	case 2, 3, 4:
+		// Prefix lengths 8..31, but a short length only as often as there
+		// are distinct prefixes of it, so that each key has only a few
+		// changes, as on real lists.
 		var a [4]byte
 		binary.BigEndian.PutUint32(a[:], uint32(h>>32))
-		// Mostly long prefixes, as on real lists; short ones are few, so
-		// each key still has only a few changes.
-		bits := 24 + int(h>>8%8)
-		switch r := h >> 16 % 1000; {
-		case r < 5:
-			bits = 8 + int(h>>8%8)
-		case r < 100:
-			bits = 16 + int(h>>8%8)
+		bits := 8 + int(h>>8%24)
+		perLen := float64(benchNKeys) * 3 / 20 / 24 // keys of one length
+		if room := float64(uint64(1) << bits); room < perLen && float64(h>>12%1_000_000)/1e6 >= room/perLen {
+			bits = 32
 		}
 		return resource.FromPrefix(netip.PrefixFrom(netip.AddrFrom4(a), bits).Masked()).Key()
 	case 5, 6, 7:
@@ -70,6 +68,9 @@ func benchKey(i uint64) string {
 	}
 }
 
+// benchNKeys is the size of the key space (set by benchStore).
+var benchNKeys uint64 = 1 << 20
+
 var benchLists = []string{"spamhaus-drop", "firehol-l1", "abuse-ch", "disposable", "phish", "tor-exits", "blocklist-de", "cins"}
 
 // benchStore opens (building it on first use) the benchmark store.
@@ -78,9 +79,10 @@ func benchStore(b *testing.B) (s *Store, nkeys uint64) {
 	files := benchEnv("HISTORY_BENCH_FILES", 20)
 	dir := os.Getenv("HISTORY_BENCH_DIR")
 	if dir == "" {
-		dir = filepath.Join(os.TempDir(), fmt.Sprintf("netwarden-history-bench-v4-%d-%d", rows, files))
+		dir = filepath.Join(os.TempDir(), fmt.Sprintf("netwarden-history-bench-v5-%d-%d", rows, files))
 	}
 	nkeys = uint64(rows / 3) // about three changes per resource
+	benchNKeys = nkeys
 	cfg := Config{Dir: dir, TargetFileRows: max(DefaultTargetFileRows, rows/files+1)}
 	if _, err := os.Stat(filepath.Join(dir, manifestName)); err == nil {
 		s, err := Open(cfg, testLogger(b))
@@ -205,4 +207,26 @@ func BenchmarkCommit(b *testing.B) {
 	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
 }
 
-var _ = sort.Ints
+// BenchmarkScan scans the benchmark store (one full scan per op).
+func BenchmarkScan(b *testing.B) {
+	s, _ := benchStore(b)
+	defer s.Close()
+	rows := 0
+	var prev string
+	b.ResetTimer()
+	for b.Loop() {
+		err := s.Scan(b.Context(), func(c change.Change) error {
+			if c.Key < prev {
+				return fmt.Errorf("scan out of key order")
+			}
+			prev = c.Key
+			rows++
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		prev = ""
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 )
@@ -117,7 +118,7 @@ func (s *Store) compactRun(ctx context.Context, run []*pfile) (err error) {
 		}
 		f, err := openPFile(s.cfg.Dir, mf)
 		if err != nil {
-			_ = os.Remove(mf.Path)
+			_ = os.Remove(filepath.Join(s.cfg.Dir, filepath.FromSlash(mf.Path)))
 			return err
 		}
 		outs = append(outs, f)
@@ -196,7 +197,6 @@ func (s *Store) compactRun(ctx context.Context, run []*pfile) (err error) {
 	}
 	next := newSnapshot(cur.gen+1, cur.offsets, files)
 	if err := s.writeManifest(next, undo); err != nil {
-		err = fmt.Errorf("%w", err)
 		outs, w = nil, nil // undo ran already, or the files are live
 		return err
 	}

@@ -65,9 +65,10 @@
 //	op        BYTE_ARRAY STRING, dictionary-encoded: "add" or "rem"
 //	kind      BYTE_ARRAY STRING, dictionary-encoded: "ip", "domain" or "email"
 //	list      BYTE_ARRAY STRING, dictionary-encoded
-//	resource  BYTE_ARRAY STRING: canonical text (resource.Resource.String())
+//	resource  BYTE_ARRAY STRING: canonical text (resource.Resource.String()),
+//	          with a bloom filter
 //	key       BYTE_ARRAY: resource key (resource.Resource.Key()); the sort
-//	          column, with statistics, a page index and a bloom filter
+//	          column, with statistics and a page index
 //
 // Files are zstd-compressed (snappy if zstd is unavailable), have
 // statistics and page indexes on every column, row groups of
@@ -78,9 +79,20 @@
 //
 // # Reading
 //
-// [Store.Lookup] prunes with in-memory per-row-group key ranges and bloom
-// filters and the key column's page index, reads only the key pages that
-// can hold a key and, on a hit, only the pages of ts, op and list that hold
-// the matching rows. [Store.Scan] merges all files and yields every row in
-// (key, ts, arrival) order.
+// [Store.Lookup] returns the changes of the given keys in (key, ts,
+// arrival) order. It keeps in memory, per row group, the key range (from
+// the footer statistics), the bloom filter of the resource column and the
+// key column's page index plus the page locations of key, ts, op and list
+// (from the offset index): a key is looked for only in the row groups
+// whose range holds it and whose bloom filter admits it, and there only in
+// the one or two key pages that can hold it; ts, op and list pages are read
+// only for matching rows. Each page costs one pread and one decompression,
+// and nothing is allocated but the results. The in-memory index costs about
+// one byte per stored row for the bloom filters (3% false positives per
+// row group) plus about a quarter of that for the page index; see
+// [Stats].BloomBytes and IndexBytes.
+//
+// [Store.Scan] merges all files and yields every row in (key, ts, arrival)
+// order: all changes of one key are consecutive and in time order, ties
+// in the order they arrived.
 package history

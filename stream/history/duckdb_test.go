@@ -107,10 +107,11 @@ func TestDuckDB(t *testing.T) {
 		t.Fatalf("GROUP BY counts differ:\ngot  %v\nwant %v", got, want)
 	}
 
-	// Point queries by key, resource text and timestamps.
-	for _, k := range g.keys[:20] {
+	// Point queries by key and by resource text; resource, kind and ts values.
+	for _, k := range g.keys[:300] {
 		exp := ref.lookup([]string{k})
-		var n int
+		r, _ := resource.FromKey(k)
+		var n, nres int
 		var minTS, maxTS sql.NullTime
 		var res, kind sql.NullString
 		err := db.QueryRow("SELECT count(*), min(ts), max(ts), any_value(resource), any_value(kind) FROM "+src+" WHERE key = ?", []byte(k)).
@@ -121,10 +122,15 @@ func TestDuckDB(t *testing.T) {
 		if n != len(exp) {
 			t.Fatalf("key %q: DuckDB counts %d rows, want %d", k, n, len(exp))
 		}
+		if err := db.QueryRow("SELECT count(*) FROM "+src+" WHERE resource = ? AND kind = ?", r.String(), r.Kind.String()).Scan(&nres); err != nil {
+			t.Fatal(err)
+		}
+		if nres != len(exp) {
+			t.Fatalf("resource %q: DuckDB counts %d rows, want %d", r, nres, len(exp))
+		}
 		if n == 0 {
 			continue
 		}
-		r, _ := resource.FromKey(k)
 		if res.String != r.String() || kind.String != r.Kind.String() {
 			t.Fatalf("key %q: resource %q kind %q, want %q %q", k, res.String, kind.String, r.String(), r.Kind)
 		}
@@ -147,25 +153,26 @@ func TestDuckDB(t *testing.T) {
 		t.Fatalf("ts filter: %d rows, want %d", total, exp)
 	}
 
-	// Row-group statistics, bloom filter and key-value metadata as DuckDB sees them.
+	// Row-group statistics, bloom filters and key-value metadata as DuckDB sees them.
 	for _, f := range files[:2] {
-		rows, err := db.Query("SELECT row_group_id, stats_min_value, stats_max_value, bloom_filter_offset FROM parquet_metadata(?) WHERE path_in_schema = 'key'", f)
+		rows, err := db.Query("SELECT row_group_id, path_in_schema, stats_min_value, stats_max_value, bloom_filter_offset FROM parquet_metadata(?) WHERE path_in_schema IN ('key', 'resource')", f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := 0
 		for rows.Next() {
 			var rg int
+			var col string
 			var mn, mx sql.NullString
 			var bloom sql.NullInt64
-			if err := rows.Scan(&rg, &mn, &mx, &bloom); err != nil {
+			if err := rows.Scan(&rg, &col, &mn, &mx, &bloom); err != nil {
 				t.Fatal(err)
 			}
 			if !mn.Valid || !mx.Valid || mn.String == "" || mx.String == "" {
-				t.Fatalf("%s row group %d: no key stats (%v, %v)", f, rg, mn, mx)
+				t.Fatalf("%s row group %d: no %s stats (%v, %v)", f, rg, col, mn, mx)
 			}
-			if !bloom.Valid || bloom.Int64 <= 0 {
-				t.Fatalf("%s row group %d: no bloom filter", f, rg)
+			if col == "resource" && (!bloom.Valid || bloom.Int64 <= 0) {
+				t.Fatalf("%s row group %d: no resource bloom filter", f, rg)
 			}
 			n++
 		}
@@ -176,6 +183,18 @@ func TestDuckDB(t *testing.T) {
 		var v string
 		if err := db.QueryRow("SELECT decode(value) FROM parquet_kv_metadata(?) WHERE decode(key) = 'netwarden.schema_version'", f).Scan(&v); err != nil || v != "1" {
 			t.Fatalf("%s: schema version %q, %v", f, v, err)
+		}
+		// DuckDB reads our bloom filters: a present resource is never excluded.
+		var present string
+		if err := db.QueryRow("SELECT resource FROM read_parquet(?) LIMIT 1", f).Scan(&present); err != nil {
+			t.Fatal(err)
+		}
+		var excluded bool
+		if err := db.QueryRow("SELECT bool_or(bloom_filter_excludes) FROM parquet_bloom_probe(?, 'resource', ?)", f, present).Scan(&excluded); err != nil {
+			t.Fatal(err)
+		}
+		if excluded {
+			t.Fatalf("%s: DuckDB's bloom probe excludes present resource %q", f, present)
 		}
 	}
 	// DuckDB prunes row groups with those statistics: a key outside every

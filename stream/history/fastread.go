@@ -45,6 +45,7 @@ type pageLoc struct {
 // chunkPages is the in-memory page index of one column chunk.
 type chunkPages struct {
 	pages   []pageLoc
+	rows    int64 // of the row group
 	dictOff int64 // dictionary page offset, or 0
 	dictLen int64 // bytes up to the first data page
 	codec   compress.Codec
@@ -85,6 +86,7 @@ func loadFastIndex(rg *rgIndex, rgm *metadata.RowGroupMetaData, oi func(col int)
 		}
 		cp := &fast[i]
 		cp.codec = codec
+		cp.rows = rgm.NumRows()
 		cp.pages = make([]pageLoc, len(locs))
 		for j, l := range locs {
 			cp.pages[j] = pageLoc{off: l.Offset, first: int32(l.FirstRowIndex), size: l.CompressedPageSize}
@@ -188,13 +190,11 @@ func (f *pfile) dataPage(cp *chunkPages, p int, buf *pageBuf) (pageHeader, []byt
 	if h.typ != ptDataPage || !h.hasDataHeader {
 		return h, nil, errSlowPath
 	}
-	var rows int64
+	rows := cp.rows - int64(loc.first)
 	if p+1 < len(cp.pages) {
 		rows = int64(cp.pages[p+1].first - loc.first)
-	} else {
-		rows = -1
 	}
-	if rows >= 0 && int64(h.numValues) != rows {
+	if int64(h.numValues) != rows {
 		return h, nil, errSlowPath // repeated or nullable data: not ours
 	}
 	return h, body, nil

@@ -98,7 +98,7 @@ func TestRoundTrip(t *testing.T) {
 		lists  int
 		slow   bool
 	}{
-		{"tiny-row-groups", 40, 6, false},
+		{"tiny-row-groups", 64, 6, false},
 		{"multi-page-row-groups", 3000, 6, false},
 		{"many-lists", 3000, 300, false},
 		{"generic-reader", 3000, 6, true},
@@ -111,14 +111,14 @@ func TestRoundTrip(t *testing.T) {
 			dir := t.TempDir()
 			cfg := Config{Dir: dir, RowGroupRows: tc.rgRows}
 			s := openTest(t, cfg)
-			g := newGen(42, 3000, 14)
+			g := newGen(42, 3000, 7)
 			for len(g.lists) < tc.lists {
 				g.lists = append(g.lists, fmt.Sprintf("list-%03d", len(g.lists)))
 			}
 			var ref refStore
 			offsets := map[int32]int64{}
-			for i := 0; i < 12; i++ {
-				b := g.batch(200 + g.rng.IntN(2500))
+			for i := 0; i < 10; i++ {
+				b := g.batch(100 + g.rng.IntN(1200))
 				p := int32(i % 3)
 				offsets[p] += int64(len(b))
 				if err := s.Commit(b, map[int32]int64{p: offsets[p]}); err != nil {
@@ -130,10 +130,10 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("Offsets = %v, want %v", got, offsets)
 			}
 			st := s.Stats()
-			if st.Rows != int64(len(ref.all)) || st.Files != len(s.Files()) || len(st.Months) < 12 {
+			if st.Rows != int64(len(ref.all)) || st.Files != len(s.Files()) || len(st.Months) < 7 {
 				t.Fatalf("Stats = %+v (ref %d rows)", st, len(ref.all))
 			}
-			checkStore(t, s, &ref, g, 400)
+			checkStore(t, s, &ref, g, 200)
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -146,7 +146,7 @@ func TestRoundTrip(t *testing.T) {
 			if got := s.Offsets(); !mapsEqual(got, offsets) {
 				t.Fatalf("reopened Offsets = %v, want %v", got, offsets)
 			}
-			checkStore(t, s, &ref, g, 200)
+			checkStore(t, s, &ref, g, 100)
 		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 
 	"github.com/netwarden/netwarden/internal/change"
+	"github.com/netwarden/netwarden/internal/resource"
 )
 
 // hasher is the bloom filter hash (xxHash64 of the plain value).
@@ -36,8 +37,8 @@ var batchPool = sync.Pool{New: func() any { b := make([]parquet.ByteArray, write
 // (key, ts, arrival) order. Duplicate keys are looked up once.
 //
 // Pruning: per file, the in-memory key range of each row group selects the
-// row groups that can hold a key, the in-memory bloom filter of each such
-// row group drops most of them, and the key column's page index (also in
+// row groups that can hold a key, the in-memory bloom filter (over the
+// resource column) of each such row group drops most of them, and the key column's page index (also in
 // memory) narrows the rest to the key pages that can hold the key. Only
 // those pages are read; the ts, op and list pages of the matching rows are
 // read only on a hit.
@@ -54,9 +55,17 @@ func (s *Store) Lookup(keys []string, fn func(change.Change)) error {
 	ks := slices.Clone(keys)
 	slices.Sort(ks)
 	ks = slices.Compact(ks)
+	// Keys that do not decode cannot be stored. The bloom filters are over
+	// the resource text, which is 1:1 with the key (but for an e-mail
+	// domain and the domain of the same name, a mere false positive).
+	ks = slices.DeleteFunc(ks, func(k string) bool { _, err := resource.FromKey(k); return err != nil })
+	if len(ks) == 0 {
+		return nil
+	}
 	hashes := make([]uint64, len(ks))
 	for i, k := range ks {
-		hashes[i] = hasher.Sum64(bytesOf(k))
+		r, _ := resource.FromKey(k)
+		hashes[i] = hasher.Sum64(bytesOf(r.String()))
 	}
 	var hits []hit
 	var (

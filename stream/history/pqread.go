@@ -31,7 +31,7 @@ var (
 	scanProps = func() *parquet.ReaderProperties {
 		p := parquet.NewReaderProperties(memory.DefaultAllocator)
 		p.BufferedStreamEnabled = true
-		p.BufferSize = 256 << 10
+		p.BufferSize = 64 << 10
 		return p
 	}()
 )
@@ -74,7 +74,7 @@ type rgIndex struct {
 	start          int64 // file row index of the first row
 	rows           int64
 	minKey, maxKey string
-	bloom          metadata.BloomFilter // nil if the file has none
+	bloom          metadata.BloomFilter // of the resource column; nil if none
 	// fast is the page index of the columns a lookup reads, nil if the
 	// file lacks one (then lookups read whole key column chunks).
 	fast *[numFast]chunkPages
@@ -180,7 +180,7 @@ func openPFile(dir string, mf manifestFile) (_ *pfile, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if rg.bloom, err = rgb.GetColumnBloomFilter(colKey); err != nil {
+		if rg.bloom, err = rgb.GetColumnBloomFilter(colResource); err != nil {
 			return nil, fmt.Errorf("row group %d bloom filter: %w", i, err)
 		}
 		if rg.bloom != nil {

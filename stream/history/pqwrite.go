@@ -103,23 +103,19 @@ func writerProps(rowGroupRows int) *parquet.WriterProperties {
 		parquet.WithDataPageSize(dataPageSize),
 		parquet.WithBatchSize(writeBatch),
 		parquet.WithMaxRowGroupLength(int64(rowGroupRows)),
-		parquet.WithBloomFilterEnabledFor("key", true),
-		parquet.WithAdaptiveBloomFilterEnabledFor("key", true),
-		parquet.WithBloomFilterFPPFor("key", bloomFPP),
-		parquet.WithBloomFilterCandidatesFor("key", bloomCandidates),
+		// The bloom filter is on resource, not key: resource is 1:1 with key
+		// for lookups, and DuckDB up to 1.5.x hashes BLOB constants wrongly
+		// when probing bloom filters (duckdb/duckdb#23829), so a key bloom
+		// filter would make `WHERE key = <blob>` miss rows.
+		parquet.WithBloomFilterEnabledFor("resource", true),
+		parquet.WithAdaptiveBloomFilterEnabledFor("resource", true),
+		parquet.WithBloomFilterFPPFor("resource", bloomFPP),
+		parquet.WithBloomFilterCandidatesFor("resource", bloomCandidates),
 		parquet.WithMaxBloomFilterBytes(maxBloom),
 		parquet.WithSortingColumns([]parquet.SortingColumn{{ColumnIdx: colKey}, {ColumnIdx: colTS}}),
 	}
-	switch debugBloom {
-	case "off":
-		opts = append(opts, parquet.WithBloomFilterEnabledFor("key", false))
-	case "fixed":
-		opts = append(opts, parquet.WithAdaptiveBloomFilterEnabledFor("key", false), parquet.WithBloomFilterNDVFor("key", int64(rowGroupRows)))
-	}
 	return parquet.NewWriterProperties(opts...)
 }
-
-var debugBloom = os.Getenv("DEBUG_BLOOM")
 
 // bloomBits approximates the bits a split-block bloom filter needs for n
 // distinct values at bloomFPP (the formula of the Parquet spec).

@@ -1,0 +1,247 @@
+package scrape
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/netwarden/netwarden/internal/broker"
+	"github.com/netwarden/netwarden/internal/change"
+	"github.com/netwarden/netwarden/internal/resource"
+)
+
+// origin is a real HTTP server whose answer the test sets.
+type origin struct {
+	mu     sync.Mutex
+	status int
+	body   string
+	etag   string
+}
+
+func (o *origin) set(status int, body, etag string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.status, o.body, o.etag = status, body, etag
+}
+
+func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.etag != "" && r.Header.Get("If-None-Match") == o.etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if o.etag != "" {
+		w.Header().Set("ETag", o.etag)
+	}
+	w.WriteHeader(o.status)
+	io.WriteString(w, o.body)
+}
+
+func ips(from, to int) string {
+	var b strings.Builder
+	b.WriteString("# test list\n")
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, "10.0.%d.%d\n", i/256, i%256)
+	}
+	return b.String()
+}
+
+type harness struct {
+	t      *testing.T
+	brk    *broker.Broker
+	cons   *kgo.Client
+	stDir  string
+	origin *origin
+	url    string
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	bc := broker.Config{Embedded: broker.Embedded{Dir: filepath.Join(dir, "kafka"), Port: -1}}
+	bc.Defaults()
+	bc.Embedded.Port = 0
+	bc.Partitions = 2
+	brk, err := broker.Start(context.Background(), bc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := brk.NewClient(kgo.ConsumeTopics(broker.TopicChanges), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &origin{status: 200}
+	srv := httptest.NewServer(o)
+	t.Cleanup(func() { srv.Close(); cons.Close(); brk.Close() })
+	return &harness{t: t, brk: brk, cons: cons, stDir: filepath.Join(dir, "scrape"), origin: o, url: srv.URL + "/list.txt"}
+}
+
+func (h *harness) manager(feeds ...FeedConfig) *Manager {
+	h.t.Helper()
+	prod, err := h.brk.NewClient()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(prod.Close)
+	cfg := Config{StateDir: h.stDir, Feeds: feeds}
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		h.t.Fatal(err)
+	}
+	m, err := New(cfg, prod, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return m
+}
+
+// published drains what was produced since the last call.
+func (h *harness) published() (adds, rems int) {
+	h.t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		fs := h.cons.PollFetches(ctx)
+		cancel()
+		n := 0
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			d, err := change.Decode(r.Value)
+			if err != nil {
+				h.t.Fatalf("bad record: %v", err)
+			}
+			if string(r.Key) != string(d.Key) {
+				h.t.Fatalf("record key %x != change key %x", r.Key, d.Key)
+			}
+			if d.Op == change.Add {
+				adds++
+			} else {
+				rems++
+			}
+		})
+		if n == 0 {
+			return adds, rems
+		}
+	}
+}
+
+func (h *harness) step(m *Manager, wantAdds, wantRems int, wantStatus string, wantEntries int) {
+	h.t.Helper()
+	r := m.feeds[0]
+	if err := r.scrape(context.Background()); err != nil {
+		r.fail(time.Now(), "error", err)
+	}
+	r.rounds++
+	adds, rems := h.published()
+	info := m.Lists()[0]
+	if adds != wantAdds || rems != wantRems || info.Status != wantStatus || info.Entries != wantEntries {
+		h.t.Fatalf("published +%d -%d, status %s (%s), entries %d; want +%d -%d, %s, %d",
+			adds, rems, info.Status, info.Error, info.Entries, wantAdds, wantRems, wantStatus, wantEntries)
+	}
+}
+
+func TestURLFeedHealthGuard(t *testing.T) {
+	h := newHarness(t)
+	feed := FeedConfig{Name: "TEST", Kind: "ip", Format: "plain", Source: h.url, Every: time.Hour}
+	m := h.manager(feed)
+
+	h.origin.set(200, ips(0, 40), "")
+	h.step(m, 40, 0, StatusOK, 40)
+	h.origin.set(200, ips(0, 45), "")
+	h.step(m, 5, 0, StatusOK, 45)
+
+	// Failures publish nothing and keep the state.
+	h.origin.set(500, "oops", "")
+	h.step(m, 0, 0, StatusUnhealthy, 45)
+	h.origin.set(200, "", "")
+	h.step(m, 0, 0, StatusUnhealthy, 45)
+	h.origin.set(200, "<!DOCTYPE html><html><body>Rate limited</body></html>", "")
+	h.step(m, 0, 0, StatusUnhealthy, 45)
+	h.origin.set(200, "1.2.3\nnot an ip\n", "")
+	h.step(m, 0, 0, StatusUnhealthy, 45)
+
+	// A big drop is held back until three versions agree.
+	h.origin.set(200, ips(0, 10), "")
+	h.step(m, 0, 0, StatusUnhealthy, 45)
+	h.step(m, 0, 0, StatusUnhealthy, 45)
+	h.step(m, 0, 35, StatusOK, 10)
+
+	// Conditional GET: 304 changes nothing.
+	h.origin.set(200, ips(0, 12), `"v7"`)
+	h.step(m, 2, 0, StatusOK, 12)
+	h.step(m, 0, 0, StatusOK, 12)
+
+	// A restart resumes from the saved state: same content, no changes.
+	m2 := h.manager(feed)
+	if got := m2.Lists()[0].Entries; got != 12 {
+		t.Fatalf("restarted manager has %d entries, want 12", got)
+	}
+	h.origin.set(200, ips(0, 12), "")
+	h.step(m2, 0, 0, StatusOK, 12)
+	h.origin.set(200, ips(2, 12), "")
+	h.step(m2, 0, 2, StatusOK, 10)
+}
+
+func TestDirectoryReplay(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("20240101T000000Z.txt", ips(0, 30))
+	write("20240102T000000Z.txt", ips(5, 30))
+	write("20240103T000000Z.txt", "Could not connect: \n")
+	write("README", "not a snapshot")
+	feed := FeedConfig{Name: "DIR", Kind: "ip", Format: "plain", Source: dir, Every: time.Hour}
+	m := h.manager(feed)
+	h.step(m, 30, 5, StatusUnhealthy, 25) // the broken last version marks it unhealthy
+	write("20240104T000000Z.txt", ips(5, 31))
+	h.step(m, 1, 0, StatusOK, 26)
+	// Changes carry the snapshot time from the file name.
+	st, err := readState(h.stDir, "DIR")
+	if err != nil || st.LastSnapshot != "20240104T000000Z.txt" || !st.LastChange.Equal(time.Date(2024, 1, 4, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("state %+v %v", st, err)
+	}
+	k, _ := resource.ParseIP("10.0.0.30")
+	if !st.Set.Contains(k.Key()) {
+		t.Fatal("saved set lacks 10.0.0.30")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	bad := []FeedConfig{
+		{Name: "", Kind: "ip", Source: "x"},
+		{Name: "A B", Kind: "ip", Source: "x"},
+		{Name: "A", Kind: "ipv4", Source: "x"},
+		{Name: "A", Kind: "ip", Format: "xml", Source: "x"},
+		{Name: "A", Kind: "ip", Source: ""},
+		{Name: "A", Kind: "ip", Source: "ftp://x/y"},
+		{Name: "A", Kind: "ip", Source: "x", MaxDrop: 2},
+	}
+	for _, f := range bad {
+		c := Config{StateDir: "s", Feeds: []FeedConfig{f}}
+		c.Defaults()
+		if err := c.Validate(); err == nil {
+			t.Errorf("feed %+v accepted", f)
+		}
+	}
+	c := Config{StateDir: "s", Feeds: []FeedConfig{{Name: "A", Kind: "ip", Source: "x"}, {Name: "A", Kind: "ip", Source: "y"}}}
+	c.Defaults()
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "duplicate") {
+		t.Errorf("duplicate names: %v", err)
+	}
+}
