@@ -177,9 +177,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
 	})
 
-	h.GET("/metadata/changes/ip/*res", s.changes(resource.IP, "changes_ip", "ip"))
-	h.GET("/metadata/changes/domain/*res", s.changes(resource.Domain, "changes_domain", "domain"))
-	h.GET("/metadata/changes/email/*res", s.changes(resource.Email, "changes_email", "email"))
+	h.GET("/metadata/changes/ip/*res", s.changes(resource.IP, "changes_ip"))
+	h.GET("/metadata/changes/domain/*res", s.changes(resource.Domain, "changes_domain"))
+	h.GET("/metadata/changes/email/*res", s.changes(resource.Email, "changes_email"))
 	h.GET("/badip/*res", s.bad(resource.IP))
 	h.GET("/baddomain/*res", s.bad(resource.Domain))
 	h.GET("/bademail/*res", s.bad(resource.Email))
@@ -282,7 +282,7 @@ type ChangeItem struct {
 	Resource        string `json:"resource,omitempty"`
 }
 
-func (s *Server) changes(kind resource.Kind, field, nameField string) gin.HandlerFunc {
+func (s *Server) changes(kind resource.Kind, field string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if s.deps.History == nil {
 			s.fail(c, fmt.Errorf("history %w", errUnavailable))
@@ -325,14 +325,7 @@ func (s *Server) changes(kind resource.Kind, field, nameField string) gin.Handle
 			if n++; n <= skip {
 				continue
 			}
-			switch kind {
-			case resource.IP:
-				it.IP = r.String()
-			case resource.Domain:
-				it.Domain = r.String()
-			case resource.Email:
-				it.Email = r.String()
-			}
+			setName(kind, r.String(), &it.IP, &it.Domain, &it.Email)
 			out = append(out, it)
 		}
 		c.JSON(http.StatusOK, gin.H{field: out})
@@ -380,6 +373,18 @@ func (s *Server) history(r resource.Resource) ([]ChangeItem, error) {
 		items = append(items, it)
 	}
 	return items, nil
+}
+
+// setName stores name in the field of its kind.
+func setName(kind resource.Kind, name string, ip, domain, email *string) {
+	switch kind {
+	case resource.IP:
+		*ip = name
+	case resource.Domain:
+		*domain = name
+	case resource.Email:
+		*email = name
+	}
 }
 
 func (s *Server) bad(kind resource.Kind) gin.HandlerFunc {
@@ -455,14 +460,7 @@ func (s *Server) badBatch(kind resource.Kind, field string) gin.HandlerFunc {
 				lists = []string{}
 			}
 			it := BatchItem{Blacklists: lists}
-			switch kind {
-			case resource.IP:
-				it.IP = r.String()
-			case resource.Domain:
-				it.Domain = r.String()
-			case resource.Email:
-				it.Email = r.String()
-			}
+			setName(kind, r.String(), &it.IP, &it.Domain, &it.Email)
 			out = append(out, it)
 		}
 		c.JSON(http.StatusOK, gin.H{"response": out})

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -20,6 +22,21 @@ import (
 
 // hasher is the bloom filter hash (xxHash64 of the plain value).
 var hasher = metadata.NewBloomFilter(32, 32, memory.DefaultAllocator).Hasher()
+
+// lookupItem is a row group to read and its keys (cand[lo:hi]).
+type lookupItem struct {
+	f      *pfile
+	order  int
+	rgi    int
+	lo, hi int
+}
+
+// Lookup reads row groups in parallel when there are at least
+// 2*lookupItemsPerWorker of them.
+const (
+	lookupItemsPerWorker = 4
+	maxLookupWorkers     = 8
+)
 
 // hit is one row found by Lookup.
 type hit struct {
@@ -38,10 +55,11 @@ var batchPool = sync.Pool{New: func() any { b := make([]parquet.ByteArray, write
 //
 // Pruning: per file, the in-memory key range of each row group selects the
 // row groups that can hold a key, the in-memory bloom filter (over the
-// resource column) of each such row group drops most of them, and the key column's page index (also in
-// memory) narrows the rest to the key pages that can hold the key. Only
-// those pages are read; the ts, op and list pages of the matching rows are
-// read only on a hit.
+// resource column) of each such row group drops most of them, and the key
+// column's page index (also in memory) narrows the rest to the key pages
+// that can hold the key. Only those pages are read; the ts, op and list
+// pages of the matching rows are read only on a hit. Many row groups are
+// read by several goroutines.
 func (s *Store) Lookup(keys []string, fn func(change.Change)) error {
 	if len(keys) == 0 {
 		return nil
@@ -67,9 +85,10 @@ func (s *Store) Lookup(keys []string, fn func(change.Change)) error {
 		r, _ := resource.FromKey(k)
 		hashes[i] = hasher.Sum64(bytesOf(r.String()))
 	}
-	var hits []hit
+	// Plan: the row groups to read and, for each, the keys to look for.
 	var (
-		cand  []int    // indexes into ks of the keys of one row group
+		items []lookupItem
+		cand  []int    // items' key indexes, back to back
 		pairs [][2]int // (row group, key index) candidates of one file
 	)
 	for order, f := range sn.files {
@@ -92,16 +111,58 @@ func (s *Store) Lookup(keys []string, fn func(change.Change)) error {
 			return a[1] - b[1]
 		})
 		for len(pairs) > 0 {
-			rgi := pairs[0][0]
-			cand = cand[:0]
-			for len(pairs) > 0 && pairs[0][0] == rgi {
+			it := lookupItem{f: f, order: order, rgi: pairs[0][0], lo: len(cand)}
+			for len(pairs) > 0 && pairs[0][0] == it.rgi {
 				cand = append(cand, pairs[0][1])
 				pairs = pairs[1:]
 			}
-			hits, err = f.lookupRowGroup(rgi, ks, cand, order, hits)
-			if err != nil {
-				return fmt.Errorf("history lookup %q: %w", f.abs, err)
+			it.hi = len(cand)
+			items = append(items, it)
+		}
+	}
+	run := func(it *lookupItem, hits []hit) ([]hit, error) {
+		hits, err := it.f.lookupRowGroup(it.rgi, ks, cand[it.lo:it.hi], it.order, hits)
+		if err != nil {
+			err = fmt.Errorf("history lookup %q: %w", it.f.abs, err)
+		}
+		return hits, err
+	}
+
+	// Read: one goroutine per lookupItemsPerWorker items, up to GOMAXPROCS.
+	var hits []hit
+	workers := min(runtime.GOMAXPROCS(0), maxLookupWorkers, len(items)/lookupItemsPerWorker)
+	if workers <= 1 {
+		for i := range items {
+			if hits, err = run(&items[i], hits); err != nil {
+				return err
 			}
+		}
+	} else {
+		var (
+			next    atomic.Int64
+			wg      sync.WaitGroup
+			results = make([][]hit, workers)
+			errs    = make([]error, workers)
+		)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(items) || errs[w] != nil {
+						return
+					}
+					results[w], errs[w] = run(&items[i], results[w])
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		for _, r := range results {
+			hits = append(hits, r...)
 		}
 	}
 	slices.SortFunc(hits, func(a, b hit) int {
