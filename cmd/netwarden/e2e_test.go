@@ -461,8 +461,9 @@ func TestReplayExact(t *testing.T) {
 	diffChanges(t, want, s.history())
 }
 
-// TestKillRestartExactlyOnce kills the server with SIGKILL mid-ingest,
-// restarts it, and checks history has every change exactly once.
+// TestKillRestartExactlyOnce stops the server mid-ingest, alternately with
+// SIGKILL and SIGTERM, restarts it, and checks history has every change
+// exactly once — and is a duplicate-free subset of it after every stop.
 func TestKillRestartExactlyOnce(t *testing.T) {
 	needShared(t)
 	rounds := 2
@@ -484,7 +485,13 @@ func TestKillRestartExactlyOnce(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(50*(i+1)) * time.Millisecond)
-		s.kill()
+		how := "SIGKILL"
+		if i%2 == 1 {
+			how = "SIGTERM" // graceful: must exit 0 and keep everything consumed
+			s.stop()
+		} else {
+			s.kill()
+		}
 		// At any crash point history is a duplicate-free subset of the
 		// expected changes; at least one crash must land mid-ingest.
 		got := s.history()
@@ -502,7 +509,7 @@ func TestKillRestartExactlyOnce(t *testing.T) {
 		if len(got) > 0 && len(got) < len(want) {
 			midIngest++
 		}
-		t.Logf("round %d: killed with %d of %d changes in history", i, len(got), len(want))
+		t.Logf("round %d: %s with %d of %d changes in history", i, how, len(got), len(want))
 	}
 	if midIngest == 0 {
 		t.Fatal("no kill landed mid-ingest; the test proved nothing")
