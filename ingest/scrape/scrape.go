@@ -228,18 +228,28 @@ func (r *runner) setInfo(fn func(*ListInfo)) {
 	r.m.changed()
 }
 
+// retryBase is the first retry delay after a failed fetch; it doubles
+// per consecutive failure up to the feed's interval.
+var retryBase = 30 * time.Second
+
 func (r *runner) run(ctx context.Context) error {
+	failures := 0
 	for {
+		wait := r.fc.Every
 		if err := r.scrape(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			r.fail(time.Now(), "error", err)
+			failures++
+			wait = min(r.fc.Every, retryBase<<min(failures-1, 16))
+		} else {
+			failures = 0
 		}
 		r.mu.Lock()
 		r.rounds++
 		r.mu.Unlock()
-		t := time.NewTimer(r.fc.Every)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

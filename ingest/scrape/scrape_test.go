@@ -245,3 +245,31 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("duplicate names: %v", err)
 	}
 }
+
+func TestFailedFetchRetriesSooner(t *testing.T) {
+	h := newHarness(t)
+	old := retryBase
+	retryBase = 20 * time.Millisecond
+	defer func() { retryBase = old }()
+	h.origin.set(503, "busy", "")
+	m := h.manager(FeedConfig{Name: "RETRY", Kind: "ip", Format: "plain", Source: h.url, Every: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	time.Sleep(100 * time.Millisecond)
+	h.origin.set(200, ips(0, 25), "")
+	deadline := time.Now().Add(10 * time.Second)
+	for m.Lists()[0].Status != StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatalf("feed did not recover from a failed fetch: %+v", m.Lists()[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if adds, _ := h.published(); adds != 25 {
+		t.Fatalf("published %d adds after recovery, want 25", adds)
+	}
+}
