@@ -55,8 +55,8 @@ func pct[T any](sorted []T, p float64) T {
 
 // latencies summarises samples (sorts them in place).
 type latencies struct {
-	n             int
-	p50, p99, max time.Duration
+	n                   int
+	p50, p99, p999, max time.Duration
 }
 
 func summarize(ds []time.Duration) latencies {
@@ -64,7 +64,7 @@ func summarize(ds []time.Duration) latencies {
 	if len(ds) == 0 {
 		return latencies{}
 	}
-	return latencies{n: len(ds), p50: pct(ds, 50), p99: pct(ds, 99), max: ds[len(ds)-1]}
+	return latencies{n: len(ds), p50: pct(ds, 50), p99: pct(ds, 99), p999: pct(ds, 99.9), max: ds[len(ds)-1]}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

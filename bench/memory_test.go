@@ -98,6 +98,7 @@ func measureMemory(es []memEntry) memFigures {
 	naive := loadNaive(es)
 	f.naive = float64(heapAlloc()-before) / n
 	runtime.KeepAlive(naive)
+	runtime.KeepAlive(es) // else the caller's entries may be freed inside a measurement
 	return f
 }
 

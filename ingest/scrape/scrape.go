@@ -5,7 +5,8 @@
 // file (re-read when its modification time changes) or a directory. A
 // directory of timestamped snapshots (YYYYMMDDTHHMMSSZ.ext) is replayed in
 // order, each version's changes stamped with the time in its name; a
-// directory of other files is one snapshot per file, in name order. A
+// directory of other files (like a FireHOL download of one day) holds one
+// snapshot of several lists: each file becomes its own list, NAME-STEM. A
 // file is stamped with the generation time its header states (FireHOL,
 // IPsum, Spamhaus, DShield, abuse.ch headers), else its modification
 // time; a URL version with the time it was fetched.
@@ -98,7 +99,11 @@ func New(cfg Config, prod Producer, log *slog.Logger) (*Manager, error) {
 		return nil, fmt.Errorf("create scrape state dir %q: %w", cfg.StateDir, err)
 	}
 	m := &Manager{cfg: cfg, prod: prod, log: log, client: &http.Client{Timeout: cfg.Timeout}}
-	for _, fc := range cfg.Feeds {
+	feeds, err := expandDirs(cfg.Feeds)
+	if err != nil {
+		return nil, err
+	}
+	for _, fc := range feeds {
 		kind, err := resource.ParseKind(fc.Kind)
 		if err != nil {
 			return nil, err
@@ -268,6 +273,58 @@ func (r *runner) fail(at time.Time, result string, err error) {
 }
 
 var snapRE = regexp.MustCompile(`^(\d{8}T\d{6}Z)(\..*)?$`)
+
+// expandDirs turns every feed whose source is a directory without
+// timestamped snapshots into one feed per file: such a directory holds
+// one snapshot of several lists (like a FireHOL download of a day). The
+// list of a file is named NAME-STEM (STEM upper-cased, '_' as '-'):
+// FIREHOL + blocklist_de.ipset = FIREHOL-BLOCKLIST-DE.
+func expandDirs(feeds []FeedConfig) ([]FeedConfig, error) {
+	var out []FeedConfig
+	seen := map[string]bool{}
+	for _, fc := range feeds {
+		seen[fc.Name] = true
+	}
+	for _, fc := range feeds {
+		fi, err := os.Stat(fc.Source)
+		if strings.Contains(fc.Source, "://") || err != nil || !fi.IsDir() {
+			out = append(out, fc)
+			continue
+		}
+		ents, err := os.ReadDir(fc.Source)
+		if err != nil {
+			return nil, fmt.Errorf("feed %s: read %q: %w", fc.Name, fc.Source, err)
+		}
+		var files []string
+		timestamped := false
+		for _, e := range ents {
+			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			if snapRE.MatchString(e.Name()) {
+				timestamped = true
+				break
+			}
+			files = append(files, e.Name())
+		}
+		if timestamped || len(files) == 0 {
+			out = append(out, fc)
+			continue
+		}
+		for _, f := range files {
+			stem := strings.TrimSuffix(f, filepath.Ext(f))
+			sub := fc
+			sub.Name = fc.Name + "-" + strings.ToUpper(strings.NewReplacer("_", "-", " ", "-").Replace(stem))
+			sub.Source = filepath.Join(fc.Source, f)
+			if !nameRE.MatchString(sub.Name) || seen[sub.Name] {
+				return nil, fmt.Errorf("feed %s: file %q gives the list name %q, which is invalid or taken", fc.Name, f, sub.Name)
+			}
+			seen[sub.Name] = true
+			out = append(out, sub)
+		}
+	}
+	return out, nil
+}
 
 func (r *runner) scrape(ctx context.Context) error {
 	src := r.fc.Source

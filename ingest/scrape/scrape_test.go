@@ -273,3 +273,36 @@ func TestFailedFetchRetriesSooner(t *testing.T) {
 		t.Fatalf("published %d adds after recovery, want 25", adds)
 	}
 }
+
+func TestDirectoryOfListsExpands(t *testing.T) {
+	const dir = "../../../shared/data/blocklists/firehol-2022-01-24"
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("real data not found at %s: %v", dir, err)
+	}
+	h := newHarness(t)
+	m := h.manager(FeedConfig{Name: "FIREHOL", Kind: "ip", Format: "auto", Source: dir, Every: time.Hour})
+	ls := m.Lists()
+	if len(ls) != 12 {
+		t.Fatalf("%d lists, want one per file (12): %+v", len(ls), ls)
+	}
+	if ls[0].Name != "FIREHOL-BAMBENEK-C2" {
+		t.Errorf("first list %q", ls[0].Name)
+	}
+	total := 0
+	for _, r := range m.feeds {
+		if err := r.scrape(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		total += r.snapshotInfo().Entries
+	}
+	if adds, _ := h.published(); adds != total || total < 50000 {
+		t.Fatalf("published %d adds for %d entries", adds, total)
+	}
+	for _, l := range m.Lists() {
+		// Stamped with the header's generation time (2021-2022), not the
+		// checkout's modification time.
+		if y := l.LastChange.Year(); l.Status != StatusOK || l.Entries > 0 && (y < 2021 || y > 2022) {
+			t.Errorf("%s: status %s, last change %v (want the header's date)", l.Name, l.Status, l.LastChange)
+		}
+	}
+}

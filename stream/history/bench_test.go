@@ -85,8 +85,10 @@ func benchStore(b *testing.B) (s *Store, nkeys uint64) {
 	benchNKeys = nkeys
 	cfg := Config{Dir: dir, TargetFileRows: max(DefaultTargetFileRows, rows/files+1)}
 	if _, err := os.Stat(filepath.Join(dir, manifestName)); err == nil {
+		start := time.Now()
 		s, err := Open(cfg, testLogger(b))
 		if err == nil && s.Stats().Rows == int64(rows) {
+			b.Logf("opened %s in %v", dir, time.Since(start).Round(time.Millisecond))
 			return s, nkeys
 		}
 		if err == nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,8 +47,9 @@ const (
 )
 
 const (
-	// dataPageSize bounds a page; with writeBatch it makes key pages of
-	// about a thousand rows, which is what a Lookup reads per candidate.
+	// dataPageSize bounds a page; with writeBatch (the granularity of the
+	// page size check) it makes key pages of 256 rows and ts pages of 512,
+	// which is what a lookup reads per candidate row group.
 	dataPageSize = 4 << 10
 	writeBatch   = 256
 	// bloomFPP is the bloom filter false positive rate per row group.
@@ -104,9 +106,10 @@ func writerProps(rowGroupRows int) *parquet.WriterProperties {
 		parquet.WithBatchSize(writeBatch),
 		parquet.WithMaxRowGroupLength(int64(rowGroupRows)),
 		// The bloom filter is on resource, not key: resource is 1:1 with key
-		// for lookups, and DuckDB up to 1.5.x hashes BLOB constants wrongly
-		// when probing bloom filters (duckdb/duckdb#23829), so a key bloom
-		// filter would make `WHERE key = <blob>` miss rows.
+		// for lookups, and the DuckDB of duckdb-go v2.10505 hashes BLOB
+		// constants wrongly when probing bloom filters (fixed upstream by
+		// duckdb/duckdb#23829), so a key bloom filter would make
+		// `WHERE key = <blob>` miss rows. Users query by resource anyway.
 		parquet.WithBloomFilterEnabledFor("resource", true),
 		parquet.WithAdaptiveBloomFilterEnabledFor("resource", true),
 		parquet.WithBloomFilterFPPFor("resource", bloomFPP),
@@ -120,9 +123,7 @@ func writerProps(rowGroupRows int) *parquet.WriterProperties {
 // bloomBits approximates the bits a split-block bloom filter needs for n
 // distinct values at bloomFPP (the formula of the Parquet spec).
 func bloomBits(n int) float64 {
-	// -8 * n / ln(1 - fpp^(1/8))
-	const perKey = 7.72 // for fpp 0.03
-	return perKey * float64(n)
+	return -8 * float64(n) / math.Log(1-math.Pow(bloomFPP, 1.0/8))
 }
 
 // row is one change as stored.
