@@ -196,7 +196,7 @@ func (s *Store) compactRun(ctx context.Context, run []*pfile) (err error) {
 		return fmt.Errorf("%d of %d compacted files are no longer live", len(run)-seen, len(run))
 	}
 	next := newSnapshot(cur.gen+1, cur.offsets, files)
-	if err := s.writeManifest(next, undo); err != nil {
+	if err := s.writeManifest(next, undo, nil); err != nil {
 		outs, w = nil, nil // undo ran already, or the files are live
 		return err
 	}

@@ -61,14 +61,26 @@ var batchPool = sync.Pool{New: func() any { b := make([]parquet.ByteArray, write
 // pages of the matching rows are read only on a hit. Many row groups are
 // read by several goroutines.
 func (s *Store) Lookup(keys []string, fn func(change.Change)) error {
+	_, err := s.LookupGen(keys, fn)
+	return err
+}
+
+// LookupGen is Lookup that also returns the generation of the committed
+// state it read: it holds every row of every Commit that returned a
+// generation at or below it.
+func (s *Store) LookupGen(keys []string, fn func(change.Change)) (int64, error) {
+	sn, err := s.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer sn.release()
+	return sn.gen, s.lookup(sn, keys, fn)
+}
+
+func (s *Store) lookup(sn *snapshot, keys []string, fn func(change.Change)) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	sn, err := s.acquire()
-	if err != nil {
-		return err
-	}
-	defer sn.release()
 
 	ks := slices.Clone(keys)
 	slices.Sort(ks)
@@ -130,6 +142,7 @@ func (s *Store) Lookup(keys []string, fn func(change.Change)) error {
 
 	// Read: one goroutine per lookupItemsPerWorker items, up to GOMAXPROCS.
 	var hits []hit
+	var err error
 	workers := min(runtime.GOMAXPROCS(0), maxLookupWorkers, len(items)/lookupItemsPerWorker)
 	if workers <= 1 {
 		for i := range items {

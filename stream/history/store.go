@@ -97,8 +97,9 @@ func (s *Store) acquire() (*snapshot, error) {
 	return s.snap, nil
 }
 
-// install makes sn current.
-func (s *Store) install(sn *snapshot) error {
+// install makes sn current. onVisible, if not nil, runs while no reader
+// can acquire a snapshot: readers see sn only after it returns.
+func (s *Store) install(sn *snapshot, onVisible func(gen int64)) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -107,6 +108,9 @@ func (s *Store) install(sn *snapshot) error {
 	}
 	old := s.snap
 	s.snap = sn
+	if onVisible != nil {
+		onVisible(sn.gen)
+	}
 	s.mu.Unlock()
 	old.release()
 	return nil
@@ -218,18 +222,38 @@ func removeOrphans(dir string, m manifest, log *slog.Logger) error {
 // stays in force unless the error says the manifest rename happened.
 // Commit calls are serialized.
 func (s *Store) Commit(rows []change.Change, offsets map[int32]int64) error {
+	_, err := s.CommitGen(rows, offsets, nil)
+	return err
+}
+
+// CommitGen is Commit that also returns the generation that made the rows
+// visible: every later state (LookupGen's generation >= it) holds them.
+// onVisible, if not nil, is called with that generation at the instant
+// the rows become visible, before any reader can see them; it must be
+// quick and must not call back into the store. It is how a caller that
+// serves not-yet-committed rows from memory hands them over without a
+// gap or a double.
+func (s *Store) CommitGen(rows []change.Change, offsets map[int32]int64, onVisible func(gen int64)) (int64, error) {
 	for i := range rows {
 		if err := checkChange(&rows[i]); err != nil {
-			return fmt.Errorf("commit history: row %d: %w", i, err)
+			return 0, fmt.Errorf("commit history: row %d: %w", i, err)
 		}
 	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	cur, err := s.acquire()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer cur.release()
+	gen, err := s.commit(cur, rows, offsets, onVisible)
+	if err != nil {
+		return 0, err
+	}
+	return gen, nil
+}
+
+func (s *Store) commit(cur *snapshot, rows []change.Change, offsets map[int32]int64, onVisible func(int64)) (int64, error) {
 
 	newOffsets := maps.Clone(cur.offsets)
 	changed := false
@@ -243,7 +267,10 @@ func (s *Store) Commit(rows []change.Change, offsets map[int32]int64) error {
 		}
 	}
 	if len(rows) == 0 && !changed {
-		return nil
+		if onVisible != nil {
+			onVisible(cur.gen)
+		}
+		return cur.gen, nil
 	}
 	gen := cur.gen + 1
 
@@ -275,36 +302,36 @@ func (s *Store) Commit(rows []change.Change, offsets map[int32]int64) error {
 		f, err := s.writeFile(m, fmt.Sprintf("g%010d", gen), rs)
 		if err != nil {
 			removeAdded()
-			return fmt.Errorf("commit history %q: %w", s.cfg.Dir, err)
+			return 0, fmt.Errorf("commit history %q: %w", s.cfg.Dir, err)
 		}
 		added = append(added, f)
 	}
 	if err := s.syncMonthDirs(months); err != nil {
 		removeAdded()
-		return fmt.Errorf("commit history %q: %w", s.cfg.Dir, err)
+		return 0, fmt.Errorf("commit history %q: %w", s.cfg.Dir, err)
 	}
 	if s.crash("commit-before-manifest") {
-		return errCrash
+		return 0, errCrash
 	}
 	files := append(slices.Clip(cur.files), added...)
 	sn := newSnapshot(gen, newOffsets, files)
-	if err := s.writeManifest(sn, removeAdded); err != nil {
-		return fmt.Errorf("commit history %q: %w", s.cfg.Dir, err)
+	if err := s.writeManifest(sn, removeAdded, onVisible); err != nil {
+		return 0, fmt.Errorf("commit history %q: %w", s.cfg.Dir, err)
 	}
-	return nil
+	return gen, nil
 }
 
 // writeManifest writes sn's manifest and installs sn. If the manifest was
 // not renamed, it releases sn and calls undo. If it was renamed but the
 // rename may not be durable, it installs sn and returns the error.
-func (s *Store) writeManifest(sn *snapshot, undo func()) error {
+func (s *Store) writeManifest(sn *snapshot, undo func(), onVisible func(int64)) error {
 	renamed, err := writeManifest(s.cfg.Dir, sn.manifest())
 	if err != nil && !renamed {
 		sn.release()
 		undo()
 		return err
 	}
-	if ierr := s.install(sn); ierr != nil {
+	if ierr := s.install(sn, onVisible); ierr != nil {
 		return ierr
 	}
 	if err != nil {

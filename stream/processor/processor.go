@@ -39,9 +39,9 @@ import (
 
 // Store is the durable history the processor writes (history.Store).
 type Store interface {
-	Commit(rows []change.Change, offsets map[int32]int64) error
+	CommitGen(rows []change.Change, offsets map[int32]int64, onVisible func(gen int64)) (int64, error)
 	Offsets() map[int32]int64
-	Lookup(keys []string, fn func(change.Change)) error
+	LookupGen(keys []string, fn func(change.Change)) (int64, error)
 	Bits() (bits4, bits6 []uint8)
 	Scan(ctx context.Context, fn func(change.Change) error) error
 }
@@ -97,6 +97,7 @@ var (
 
 // buffer is a batch of changes not yet in history.
 type buffer struct {
+	gen     int64 // store generation that made rows visible; 0 until then
 	rows    []change.Change
 	offsets map[int32]int64 // next offset per partition after rows
 	idx     map[string][]int32
@@ -140,11 +141,6 @@ type Processor struct {
 	bits6    [129]bool
 	lists    map[string]string // interned list names
 	consumed map[int32]int64   // next offset per partition, consumed so far
-
-	// view is held for reading by Changes and for writing by the flusher
-	// while a buffer moves from memory into the store, so a read sees each
-	// change exactly once.
-	view sync.RWMutex
 
 	// commitMu serializes commits from the flusher and from flushSync.
 	commitMu sync.Mutex
@@ -391,12 +387,14 @@ func (p *Processor) commit(ctx context.Context, cl *kgo.Client, b *buffer) error
 		return nil
 	}
 	start := time.Now()
-	p.view.Lock()
-	err := p.store.Commit(b.rows, b.offsets)
-	if err == nil {
-		p.drop(b)
-	}
-	p.view.Unlock()
+	// The buffer leaves memory at the instant its rows become visible in
+	// the store (under the store's lock), so readers see them once.
+	_, err := p.store.CommitGen(b.rows, b.offsets, func(gen int64) {
+		p.mu.Lock()
+		b.gen = gen
+		p.flushing = slices.DeleteFunc(p.flushing, func(x *buffer) bool { return x == b })
+		p.mu.Unlock()
+	})
 	if err != nil {
 		return fmt.Errorf("commit %d changes to history: %w", len(b.rows), err)
 	}
@@ -470,20 +468,35 @@ func (p *Processor) Bits() (bits4, bits6 []uint8) {
 }
 
 // Changes returns every change of the given keys, stored or buffered,
-// ordered by time (ties: stored order, then arrival order).
+// ordered by time (ties: stored order, then arrival order). It never
+// blocks on a flush: buffered rows are collected first, the store is read,
+// then buffers whose commit the store read already covered are dropped.
 func (p *Processor) Changes(keys []string) ([]change.Change, error) {
-	p.view.RLock()
-	defer p.view.RUnlock()
+	type part struct {
+		b    *buffer
+		rows []change.Change
+	}
+	var parts []part
+	p.mu.Lock()
+	for _, b := range p.flushing {
+		parts = append(parts, part{b, b.lookup(keys, nil)})
+	}
+	parts = append(parts, part{p.active, p.active.lookup(keys, nil)})
+	p.mu.Unlock()
+
 	var out []change.Change
-	if err := p.store.Lookup(keys, func(c change.Change) { out = append(out, c) }); err != nil {
+	gen, err := p.store.LookupGen(keys, func(c change.Change) { out = append(out, c) })
+	if err != nil {
 		return nil, err
 	}
 	stored := len(out)
 	p.mu.Lock()
-	for _, b := range p.flushing {
-		out = b.lookup(keys, out)
+	for _, pt := range parts {
+		if pt.b.gen != 0 && pt.b.gen <= gen {
+			continue // the store read holds these rows
+		}
+		out = append(out, pt.rows...)
 	}
-	out = p.active.lookup(keys, out)
 	p.mu.Unlock()
 	// Stored rows come grouped by key; order them by time, keeping the
 	// buffered (newer) rows after stored rows of the same time.
