@@ -138,7 +138,7 @@ func (s *Store) compactRun(ctx context.Context, run []*pfile) (err error) {
 			break
 		}
 		if w == nil {
-			w, err = newPQWriter(s.cfg.Dir, month, uniqueName(fmt.Sprintf("c%010d-%03d", gen, len(outs))), s.cfg.RowGroupRows)
+			w, err = newPQWriter(s.cfg.Dir, month, uniqueName(fmt.Sprintf("c%010d-%03d", gen, len(outs))), s.cfg.RowGroupRows, codec)
 			if err != nil {
 				return err
 			}

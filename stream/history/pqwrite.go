@@ -61,7 +61,10 @@ const (
 
 var (
 	fileSchema = mustSchema()
+	// codec compresses compacted files; fresh flush files use flushCodec,
+	// cheaper to write (compaction rewrites small ones with codec).
 	codec      = pickCodec()
+	flushCodec = compress.Codecs.Snappy
 )
 
 func mustSchema() *schema.GroupNode {
@@ -88,14 +91,14 @@ func pickCodec() compress.Compression {
 	return compress.Codecs.Snappy
 }
 
-func writerProps(rowGroupRows int) *parquet.WriterProperties {
+func writerProps(rowGroupRows int, c compress.Compression) *parquet.WriterProperties {
 	// The largest bloom filter is the one fit for a row group of distinct keys.
 	maxBloom := int64(32)
 	for float64(maxBloom*8) < bloomBits(rowGroupRows) {
 		maxBloom *= 2
 	}
 	opts := []parquet.WriterProperty{
-		parquet.WithCompression(codec),
+		parquet.WithCompression(c),
 		parquet.WithDictionaryDefault(false),
 		parquet.WithDictionaryFor("op", true),
 		parquet.WithDictionaryFor("kind", true),
@@ -209,7 +212,7 @@ type pqWriter struct {
 	lastKey, lastRes  string
 }
 
-func newPQWriter(dir, month, name string, rgRows int) (*pqWriter, error) {
+func newPQWriter(dir, month, name string, rgRows int, c compress.Compression) (*pqWriter, error) {
 	rel := monthDir(month) + "/" + name
 	final := filepath.Join(dir, filepath.FromSlash(rel))
 	md := filepath.Dir(final)
@@ -231,7 +234,7 @@ func newPQWriter(dir, month, name string, rgRows int) (*pqWriter, error) {
 	}
 	w.f = f
 	w.bw = bufio.NewWriterSize(f, 1<<20)
-	fw, err := file.NewParquetWriterWithError(w.bw, fileSchema, file.WithWriterProps(writerProps(rgRows)))
+	fw, err := file.NewParquetWriterWithError(w.bw, fileSchema, file.WithWriterProps(writerProps(rgRows, c)))
 	if err != nil {
 		w.abort()
 		return nil, fmt.Errorf("write history file %q: %w", w.tmp, err)

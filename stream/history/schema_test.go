@@ -55,8 +55,8 @@ func TestSchema(t *testing.T) {
 		if ok, _ := cc.StatsSet(); !ok {
 			t.Errorf("column %s: no statistics", name)
 		}
-		if cc.Compression() != codec {
-			t.Errorf("column %s: compression %v", name, cc.Compression())
+		if cc.Compression() != flushCodec { // fresh flush files; compaction uses codec
+			t.Errorf("column %s: compression %v, want %v", name, cc.Compression(), flushCodec)
 		}
 	}
 	if sc := rg.SortingColumns(); len(sc) != 2 || sc[0].ColumnIdx != colKey || sc[1].ColumnIdx != colTS {
@@ -66,5 +66,35 @@ func TestSchema(t *testing.T) {
 		if md.KeyValueMetadata().FindValue(k) == nil {
 			t.Errorf("no key-value metadata %s", k)
 		}
+	}
+}
+
+// TestCompactedFilesUseCodec checks compaction rewrites small flush files
+// with the denser codec.
+func TestCompactedFilesUseCodec(t *testing.T) {
+	s := openTest(t, Config{Dir: t.TempDir(), RowGroupRows: 100, CompactMinFiles: 2})
+	defer s.Close()
+	g := newGen(2, 100, 1)
+	for i := 0; i < 3; i++ {
+		if err := s.Commit(g.batch(200), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Compact(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range s.Files() {
+		r, err := file.OpenParquetFile(f, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := r.MetaData().RowGroup(0).ColumnChunk(colKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cc.Compression() != codec {
+			t.Errorf("%s: compression %v after compaction, want %v", f, cc.Compression(), codec)
+		}
+		r.Close()
 	}
 }

@@ -345,7 +345,7 @@ func (s *Store) crash(point string) bool { return s.crashHook != nil && s.crashH
 
 // writeFile writes sorted rows of one month into a new data file and opens it.
 func (s *Store) writeFile(month, prefix string, rs []row) (*pfile, error) {
-	w, err := newPQWriter(s.cfg.Dir, month, uniqueName(prefix), s.cfg.RowGroupRows)
+	w, err := newPQWriter(s.cfg.Dir, month, uniqueName(prefix), s.cfg.RowGroupRows, flushCodec)
 	if err != nil {
 		return nil, err
 	}

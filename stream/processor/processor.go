@@ -104,7 +104,9 @@ type buffer struct {
 	indexed int
 }
 
-func newBuffer() *buffer { return &buffer{offsets: make(map[int32]int64)} }
+func newBuffer(capacity int) *buffer {
+	return &buffer{rows: make([]change.Change, 0, capacity), offsets: make(map[int32]int64)}
+}
 
 // lookup appends rows of b with a key in keys. Caller holds the lock
 // protecting b.
@@ -155,7 +157,7 @@ type Processor struct {
 // New makes a processor. state must be empty: Run rebuilds it from store.
 func New(cfg Config, brk *broker.Broker, store Store, state *live.State, log *slog.Logger) *Processor {
 	p := &Processor{cfg: cfg, brk: brk, store: store, state: state, log: log,
-		active: newBuffer(), lists: make(map[string]string), consumed: make(map[int32]int64),
+		active: newBuffer(cfg.FlushRows), lists: make(map[string]string), consumed: make(map[int32]int64),
 		flushCh: make(chan *buffer, 1), flushDone: make(chan struct{}), ready: make(chan struct{})}
 	b4, b6 := store.Bits()
 	for _, b := range b4 {
@@ -262,7 +264,7 @@ func (p *Processor) poll(ctx context.Context, cl *kgo.Client) error {
 	changed := make([]bool, p.cfg.PollRecords)
 	p.lastFlush = time.Now()
 	for {
-		pctx, cancel := context.WithTimeout(ctx, p.cfg.FlushInterval)
+		pctx, cancel := context.WithTimeout(ctx, min(p.cfg.FlushInterval, 100*time.Millisecond))
 		fs := cl.PollRecords(pctx, p.cfg.PollRecords)
 		cancel()
 		if ctx.Err() != nil {
@@ -322,9 +324,13 @@ func (p *Processor) poll(ctx context.Context, cl *kgo.Client) error {
 		}
 		mConsumed.Add(len(recs))
 		var full *buffer
-		if len(p.active.rows) >= p.cfg.FlushRows || (time.Since(p.lastFlush) >= p.cfg.FlushInterval && len(p.active.offsets) > 0) {
+		// Flush a full buffer, an old one, or whatever is held once the
+		// consumer has caught up (an empty poll): latency stays low when
+		// idle and batches stay big under load.
+		caughtUp := len(recs) == 0 && time.Since(p.lastFlush) >= p.cfg.FlushInterval/10
+		if len(p.active.rows) >= p.cfg.FlushRows || (len(p.active.offsets) > 0 && (caughtUp || time.Since(p.lastFlush) >= p.cfg.FlushInterval)) {
 			full = p.active
-			p.active = newBuffer()
+			p.active = newBuffer(p.cfg.FlushRows)
 			p.flushing = append(p.flushing, full)
 			p.lastFlush = time.Now()
 		}
@@ -438,7 +444,7 @@ func (p *Processor) flushSync(ctx context.Context, cl *kgo.Client) error {
 	p.mu.Lock()
 	if len(p.active.offsets) > 0 {
 		p.flushing = append(p.flushing, p.active)
-		p.active = newBuffer()
+		p.active = newBuffer(p.cfg.FlushRows)
 	}
 	pending := slices.Clone(p.flushing)
 	p.mu.Unlock()
