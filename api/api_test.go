@@ -45,7 +45,6 @@ func newStack(t *testing.T) *stack {
 
 	bc := broker.Config{Embedded: broker.Embedded{Dir: filepath.Join(dir, "kafka"), Port: -1}}
 	bc.Defaults()
-	bc.Embedded.Port = 0
 	bc.Partitions = 3
 	brk, err := broker.Start(ctx, bc, log)
 	if err != nil {

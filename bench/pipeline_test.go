@@ -32,7 +32,6 @@ func startBroker(tb testing.TB, dir string) *broker.Broker {
 	// asks for a free port.
 	bc := broker.Config{Embedded: broker.Embedded{Dir: dir, Port: -1}}
 	bc.Defaults()
-	bc.Embedded.Port = 0
 	brk, err := broker.Start(context.Background(), bc, quietLog())
 	if err != nil {
 		tb.Fatal(err)
@@ -76,7 +75,7 @@ func produce(tb testing.TB, ctx context.Context, brk *broker.Broker, d *dataset)
 	if perr != nil {
 		tb.Fatalf("produce: %v", perr)
 	}
-	ends, err := brk.EndOffsets(ctx, broker.TopicChanges)
+	ends, err := broker.EndOffsets(ctx, cl, broker.TopicChanges)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -92,7 +92,7 @@ type flags struct {
 func (f *flags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "YAML configuration file")
 	fs.StringVar(&f.brokers, "kafka.brokers", "", "comma-separated seed brokers of an external Kafka/Redpanda (empty: embedded broker)")
-	fs.IntVar(&f.kafkaPort, "kafka.embedded.port", 0, "port of the embedded broker on 127.0.0.1 (default 9092; 0 keeps the config's)")
+	fs.IntVar(&f.kafkaPort, "kafka.embedded.port", 0, "port of the embedded broker on 127.0.0.1 (-1: a free port; default from the config, else 9092)")
 	fs.StringVar(&f.dataDir, "data.dir", "", "data directory (history, broker log, feed state)")
 	fs.StringVar(&f.httpAddr, "http.addr", "", "HTTP listen address (default localhost:8080)")
 	fs.StringVar(&f.logLevel, "log.level", "", "log level: debug, info, warn, error")

@@ -73,7 +73,6 @@ func newHarness(t *testing.T) *harness {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	bc := broker.Config{Embedded: broker.Embedded{Dir: filepath.Join(dir, "kafka"), Port: -1}}
 	bc.Defaults()
-	bc.Embedded.Port = 0
 	bc.Partitions = 2
 	brk, err := broker.Start(context.Background(), bc, log)
 	if err != nil {

@@ -45,7 +45,7 @@ type Config struct {
 
 // Embedded configures the in-process broker.
 type Embedded struct {
-	// Addr is host:port on loopback; port 0 picks a free port.
+	// Port on 127.0.0.1: 0 means the default 9092, -1 a free port.
 	Port int `yaml:"port"`
 	// Dir holds the log; empty means <data.dir>/kafka (filled by the caller).
 	Dir string `yaml:"dir"`
@@ -74,7 +74,7 @@ func (c Config) Validate() error {
 	if c.Partitions < 1 || c.Partitions > 1024 {
 		return fmt.Errorf("kafka.partitions %d out of range 1..1024", c.Partitions)
 	}
-	if c.Embedded.Port < 0 || c.Embedded.Port > 65535 {
+	if c.Embedded.Port < -1 || c.Embedded.Port > 65535 {
 		return fmt.Errorf("kafka.embedded.port %d out of range", c.Embedded.Port)
 	}
 	if len(c.Brokers) == 0 && c.Embedded.Dir == "" {
@@ -101,7 +101,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
 		}
 		opts := []kfake.Opt{
 			kfake.NumBrokers(1),
-			kfake.Ports(cfg.Embedded.Port),
+			kfake.Ports(max(cfg.Embedded.Port, 0)),
 			kfake.DataDir(filepath.Clean(cfg.Embedded.Dir)),
 			kfake.DefaultNumPartitions(cfg.Partitions),
 			kfake.ClusterID("netwarden"),
@@ -180,13 +180,9 @@ func (b *Broker) Close() {
 	}
 }
 
-// EndOffsets returns the next offset to be written per partition of topic.
-func (b *Broker) EndOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
-	cl, err := b.NewClient()
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
+// EndOffsets returns the next offset to be written per partition of
+// topic, asking through cl (any client of this broker).
+func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
 	lo, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets of %q: %w", topic, err)

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -147,6 +148,9 @@ type Processor struct {
 	// commitMu serializes commits from the flusher and from flushSync.
 	commitMu sync.Mutex
 
+	// client is the consumer, set by Run; Lag asks it for end offsets.
+	client atomic.Pointer[kgo.Client]
+
 	flushCh   chan *buffer
 	flushDone chan struct{}
 	ready     chan struct{}
@@ -237,6 +241,8 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p.client.Store(cl)
+	defer p.client.Store(nil)
 	go p.flusher(cl)
 	close(p.ready)
 
@@ -530,7 +536,11 @@ func (p *Processor) Pending() int {
 
 // Lag is the number of records on the changes topic not yet consumed.
 func (p *Processor) Lag(ctx context.Context) (int64, error) {
-	ends, err := p.brk.EndOffsets(ctx, broker.TopicChanges)
+	cl := p.client.Load()
+	if cl == nil {
+		return 0, errors.New("processor is not running")
+	}
+	ends, err := broker.EndOffsets(ctx, cl, broker.TopicChanges)
 	if err != nil {
 		return 0, err
 	}

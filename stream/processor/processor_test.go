@@ -31,7 +31,7 @@ func TestReadsDuringFlushesSeeEachChangeOnce(t *testing.T) {
 	defer cancel()
 	bc := broker.Config{Embedded: broker.Embedded{Dir: filepath.Join(dir, "kafka"), Port: -1}}
 	bc.Defaults()
-	bc.Embedded.Port, bc.Partitions = 0, 4
+	bc.Partitions = 4
 	brk, err := broker.Start(ctx, bc, log)
 	if err != nil {
 		t.Fatal(err)
