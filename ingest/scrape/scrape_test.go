@@ -65,6 +65,7 @@ type harness struct {
 	stDir  string
 	origin *origin
 	url    string
+	seen   int64 // records read so far
 }
 
 func newHarness(t *testing.T) *harness {
@@ -107,16 +108,27 @@ func (h *harness) manager(feeds ...FeedConfig) *Manager {
 	return m
 }
 
-// published drains what was produced since the last call.
+// published reads what was produced since the last call: everything up
+// to the topic's end offsets.
 func (h *harness) published() (adds, rems int) {
 	h.t.Helper()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ends, err := broker.EndOffsets(ctx, h.cons, broker.TopicChanges)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var total int64
+	for _, o := range ends {
+		total += o
+	}
+	for h.seen < total {
 		fs := h.cons.PollFetches(ctx)
-		cancel()
-		n := 0
+		if ctx.Err() != nil {
+			h.t.Fatalf("read %d of %d records", h.seen, total)
+		}
 		fs.EachRecord(func(r *kgo.Record) {
-			n++
+			h.seen++
 			d, err := change.Decode(r.Value)
 			if err != nil {
 				h.t.Fatalf("bad record: %v", err)
@@ -130,10 +142,8 @@ func (h *harness) published() (adds, rems int) {
 				rems++
 			}
 		})
-		if n == 0 {
-			return adds, rems
-		}
 	}
+	return adds, rems
 }
 
 func (h *harness) step(m *Manager, wantAdds, wantRems int, wantStatus string, wantEntries int) {
