@@ -482,6 +482,10 @@ func TestKillRestartExactlyOnce(t *testing.T) {
 			if n := s.metric("netwarden_processor_flushes_total"); n > base && n >= 2 {
 				break
 			}
+			var h map[string]any
+			if code, err := s.get("/healthz", &h); err == nil && code == 200 && h["idle"] == true {
+				break // nothing left to ingest: stop it idle
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(50*(i+1)) * time.Millisecond)
