@@ -36,11 +36,14 @@ fmt:
 vet:
 	$(GO) vet $(PKGS)
 
-## fuzz: each parser's fuzz target for FUZZTIME
+## fuzz: every fuzz target (feed parsers, resource parsing, record decoding) for FUZZTIME
 FUZZTIME ?= 20s
+FUZZPKGS := ./ingest/feed/ ./internal/resource/ ./internal/change/
 fuzz:
-	@for t in $$($(GO) test -list '^Fuzz' ./ingest/feed/ | grep ^Fuzz); do \
-		echo "== $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./ingest/feed/ || exit 1; \
+	@for p in $(FUZZPKGS); do \
+		for t in $$($(GO) test -list '^Fuzz' $$p | grep ^Fuzz); do \
+			echo "== $$p $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$p || exit 1; \
+		done; \
 	done
 
 ## bench: benchmarks (long); figures go to bench/README.md
