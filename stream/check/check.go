@@ -106,11 +106,8 @@ func (j *Job) Check(ctx context.Context) (Result, error) {
 	defer j.mu.Unlock()
 	res := Result{Started: time.Now().UTC()}
 	folded := live.New()
-	err := j.store.Scan(ctx, func(c change.Change) error {
-		res.Changes++
-		folded.Apply([]byte(c.Key), []byte(c.List), c.Op)
-		return nil
-	})
+	n, _, err := live.Fold(ctx, j.store.Scan, folded)
+	res.Changes = n
 	if err != nil {
 		return res, fmt.Errorf("scan history: %w", err)
 	}

@@ -17,6 +17,7 @@
 package live
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"strings"
@@ -58,7 +59,7 @@ func New() *State {
 	}
 }
 
-func (s *State) listID(name []byte) uint16 {
+func listID[T ~string | ~[]byte](s *State, name T) uint16 {
 	if id, ok := s.listIDs[string(name)]; ok {
 		return id
 	}
@@ -112,7 +113,7 @@ func (s *State) next(cur uint32, list uint16, op change.Op) uint32 {
 func (s *State) Apply(key, list []byte, op change.Op) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.apply(key, list, op)
+	return apply(s, key, list, op)
 }
 
 // ApplyBatch applies many changes under one lock; changed[i] reports
@@ -121,15 +122,24 @@ func (s *State) ApplyBatch(ds []change.Decoded, changed []bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range ds {
-		changed[i] = s.apply(ds[i].Key, ds[i].List, ds[i].Op)
+		changed[i] = apply(s, ds[i].Key, ds[i].List, ds[i].Op)
 	}
 }
 
-func (s *State) apply(key, list []byte, op change.Op) bool {
+// ApplyChanges is ApplyBatch for owned changes (history folds).
+func (s *State) ApplyChanges(cs []change.Change, changed []bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range cs {
+		changed[i] = apply(s, cs[i].Key, cs[i].List, cs[i].Op)
+	}
+}
+
+func apply[T ~string | ~[]byte](s *State, key, list T, op change.Op) bool {
 	if len(key) == 0 {
 		return false
 	}
-	lid := s.listID(list)
+	lid := listID(s, list)
 	var cur uint32
 	switch {
 	case key[0] == 'i' && len(key) == resource.IPKeyLen && key[17] == 128:
@@ -296,4 +306,32 @@ func (s *State) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.hosts) + s.nets.Size() + len(s.names)
+}
+
+// Fold applies every change scan yields to s in batches and returns how
+// many there were and how many changed nothing (0 for a consistent
+// history folded into an empty state). scan is a history full scan
+// (history.Store.Scan) giving each resource's changes in time order.
+func Fold(ctx context.Context, scan func(context.Context, func(change.Change) error) error, s *State) (rows, noops int64, err error) {
+	const batch = 4096
+	buf := make([]change.Change, 0, batch)
+	changed := make([]bool, batch)
+	flush := func() {
+		s.ApplyChanges(buf, changed[:len(buf)])
+		for _, c := range changed[:len(buf)] {
+			if !c {
+				noops++
+			}
+		}
+		rows += int64(len(buf))
+		buf = buf[:0]
+	}
+	err = scan(ctx, func(c change.Change) error {
+		if buf = append(buf, c); len(buf) == batch {
+			flush()
+		}
+		return nil
+	})
+	flush()
+	return rows, noops, err
 }

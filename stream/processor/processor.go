@@ -180,14 +180,7 @@ func (p *Processor) Ready() <-chan struct{} { return p.ready }
 // number of stored changes that did not change the state as folded,
 // which is 0 for a consistent history.
 func Rebuild(ctx context.Context, store Store, state *live.State) (rows, noops int64, err error) {
-	err = store.Scan(ctx, func(c change.Change) error {
-		rows++
-		if !state.Apply([]byte(c.Key), []byte(c.List), c.Op) {
-			noops++
-		}
-		return nil
-	})
-	return rows, noops, err
+	return live.Fold(ctx, store.Scan, state)
 }
 
 // Run rebuilds the live state, then consumes until ctx ends, then flushes
