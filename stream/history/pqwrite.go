@@ -60,7 +60,6 @@ const (
 )
 
 var (
-	fileSchema = mustSchema()
 	// codec compresses compacted files; fresh flush files use flushCodec,
 	// cheaper to write (compaction rewrites small ones with codec).
 	codec      = pickCodec()
@@ -234,7 +233,10 @@ func newPQWriter(dir, month, name string, rgRows int, c compress.Compression) (*
 	}
 	w.f = f
 	w.bw = bufio.NewWriterSize(f, 1<<20)
-	fw, err := file.NewParquetWriterWithError(w.bw, fileSchema, file.WithWriterProps(writerProps(rgRows, c)))
+	// A schema per writer: arrow-go's schema nodes cache their paths
+	// lazily and are not safe to share between concurrent writers
+	// (commit writes months concurrently, compaction runs beside it).
+	fw, err := file.NewParquetWriterWithError(w.bw, mustSchema(), file.WithWriterProps(writerProps(rgRows, c)))
 	if err != nil {
 		w.abort()
 		return nil, fmt.Errorf("write history file %q: %w", w.tmp, err)

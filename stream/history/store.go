@@ -1,6 +1,10 @@
 package history
 
 import (
+	"runtime"
+
+	"golang.org/x/sync/errgroup"
+
 	"cmp"
 	"errors"
 	"fmt"
@@ -290,21 +294,35 @@ func (s *Store) commit(cur *snapshot, rows []change.Change, offsets map[int32]in
 			_ = os.Remove(f.abs)
 		}
 	}
-	for _, m := range months {
-		rs := byMonth[m]
-		// Stable by (key, ts): arrival order breaks ties.
-		slices.SortFunc(rs, func(a, b row) int {
-			if c := cmpRow(&a, &b); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.seq, b.seq)
+	// Months are independent files: sort and write them concurrently
+	// (a backlog's buffer spans many months). added keeps month order.
+	written := make([]*pfile, len(months))
+	var wg errgroup.Group
+	wg.SetLimit(runtime.GOMAXPROCS(0))
+	for i, m := range months {
+		wg.Go(func() error {
+			rs := byMonth[m]
+			// Stable by (key, ts): arrival order breaks ties.
+			slices.SortFunc(rs, func(a, b row) int {
+				if c := cmpRow(&a, &b); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.seq, b.seq)
+			})
+			f, err := s.writeFile(m, fmt.Sprintf("g%010d", gen), rs)
+			written[i] = f
+			return err
 		})
-		f, err := s.writeFile(m, fmt.Sprintf("g%010d", gen), rs)
-		if err != nil {
-			removeAdded()
-			return 0, fmt.Errorf("commit history %q: %w", s.cfg.Dir, err)
+	}
+	werr := wg.Wait()
+	for _, f := range written {
+		if f != nil {
+			added = append(added, f)
 		}
-		added = append(added, f)
+	}
+	if werr != nil {
+		removeAdded()
+		return 0, fmt.Errorf("commit history %q: %w", s.cfg.Dir, werr)
 	}
 	if err := s.syncMonthDirs(months); err != nil {
 		removeAdded()
