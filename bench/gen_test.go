@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
@@ -143,15 +144,7 @@ func sortByTime(evs []event) []event {
 		next[b]++
 	}
 	for b := 0; b < nb; b++ {
-		slices.SortStableFunc(out[start[b]:start[b+1]], func(x, y event) int {
-			switch {
-			case x.us < y.us:
-				return -1
-			case x.us > y.us:
-				return 1
-			}
-			return 0
-		})
+		slices.SortStableFunc(out[start[b]:start[b+1]], func(x, y event) int { return cmp.Compare(x.us, y.us) })
 	}
 	return out
 }

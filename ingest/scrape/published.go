@@ -13,13 +13,23 @@ import (
 // Spamhaus "Last-Modified", DShield "updated", abuse.ch "Last updated".
 var publishedRE = regexp.MustCompile(`^[#;]\s*(?:This File Date|Last update|Last updated|Last-Modified|updated)\s*:\s*(.+?)[\s#]*$`)
 
-var publishedLayouts = []string{
+// publishedLayouts are matched against the value with runs of spaces
+// folded to one (FireHOL pads the day: "Jan  6"), so they are folded too.
+var publishedLayouts = foldSpaces(
+
 	"Mon Jan _2 15:04:05 MST 2006",    // FireHOL
 	"Mon, 02 Jan 2006 15:04:05 -0700", // IPsum
 	time.RFC1123,                      // Spamhaus Last-Modified
 	"2006-01-02T15:04:05.999999",      // DShield (UTC)
 	"2006-01-02 15:04:05 MST",         // abuse.ch
 	time.RFC3339,
+)
+
+func foldSpaces(layouts ...string) []string {
+	for i, l := range layouts {
+		layouts[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return layouts
 }
 
 // publishedAt returns the generation time a list states in its comment
@@ -37,7 +47,7 @@ func publishedAt(head []byte) (time.Time, bool) {
 		}
 		v := strings.Join(strings.Fields(m[1]), " ")
 		for _, layout := range publishedLayouts {
-			if t, err := time.Parse(strings.Join(strings.Fields(layout), " "), v); err == nil {
+			if t, err := time.Parse(layout, v); err == nil {
 				return t.UTC(), true
 			}
 		}

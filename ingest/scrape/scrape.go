@@ -369,49 +369,29 @@ func (r *runner) applyFile(ctx context.Context, path string, at time.Time, useHe
 	return r.apply(ctx, at, res, perr, mark)
 }
 
+// scrapeDir applies the directory's timestamped snapshots newer than the
+// last one applied, in name (= time) order. Other files are ignored: a
+// directory of non-timestamped lists was expanded into one feed per file
+// by expandDirs when the manager started.
 func (r *runner) scrapeDir(ctx context.Context) error {
-	ents, err := os.ReadDir(r.fc.Source)
+	ents, err := os.ReadDir(r.fc.Source) // sorted by name
 	if err != nil {
 		return fmt.Errorf("read source dir %q: %w", r.fc.Source, err)
 	}
-	type snap struct {
-		name   string
-		at     time.Time
-		header bool // time from the list's header if it states one
-	}
-	var snaps []snap
-	timestamped := 0
 	for _, e := range ents {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || strings.HasSuffix(e.Name(), ".tmp") {
+		m := snapRE.FindStringSubmatch(e.Name())
+		if e.IsDir() || m == nil || e.Name() <= r.st.LastSnapshot {
 			continue
 		}
-		if m := snapRE.FindStringSubmatch(e.Name()); m != nil {
-			if at, err := time.Parse("20060102T150405Z", m[1]); err == nil {
-				snaps = append(snaps, snap{e.Name(), at, false})
-				timestamped++
-				continue
-			}
-		}
-		info, err := e.Info()
+		at, err := time.Parse("20060102T150405Z", m[1])
 		if err != nil {
-			continue
-		}
-		snaps = append(snaps, snap{e.Name(), info.ModTime().UTC(), true})
-	}
-	if timestamped > 0 {
-		// A run of snapshots: ignore files that are not snapshots.
-		snaps = slices.DeleteFunc(snaps, func(s snap) bool { return !snapRE.MatchString(s.name) })
-	}
-	slices.SortFunc(snaps, func(a, b snap) int { return strings.Compare(a.name, b.name) })
-	for _, s := range snaps {
-		if s.name <= r.st.LastSnapshot {
-			continue
+			continue // not a real date: not a snapshot
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		name := s.name
-		if err := r.applyFile(ctx, filepath.Join(r.fc.Source, name), s.at, s.header, func(st *feedState) { st.LastSnapshot = name }); err != nil {
+		name := e.Name()
+		if err := r.applyFile(ctx, filepath.Join(r.fc.Source, name), at, false, func(st *feedState) { st.LastSnapshot = name }); err != nil {
 			return err
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -61,8 +60,7 @@ type Job struct {
 	every time.Duration
 	log   *slog.Logger
 
-	mu   sync.Mutex
-	last atomic.Int64
+	mu sync.Mutex
 }
 
 // NewJob makes a job; every <= 0 disables the periodic run.
@@ -139,9 +137,7 @@ func (j *Job) Check(ctx context.Context) (Result, error) {
 				return res, err
 			}
 			one := live.New()
-			for _, c := range cs {
-				one.Apply([]byte(c.Key), []byte(c.List), c.Op)
-			}
+			one.ApplyChanges(cs, make([]bool, len(cs)))
 			m.History, m.Live = one.Get(k), j.state.Get(k)
 			bad = !slices.Equal(m.History, m.Live)
 		}
@@ -156,7 +152,6 @@ func (j *Job) Check(ctx context.Context) (Result, error) {
 		}
 	}
 	res.Took = time.Since(res.Started)
-	j.last.Store(int64(res.Mismatches))
 	metrics.GetOrCreateGauge(`netwarden_consistency_mismatches`, nil).Set(float64(res.Mismatches))
 	metrics.GetOrCreateCounter(`netwarden_consistency_checks_total`).Inc()
 	return res, nil

@@ -88,14 +88,17 @@ func (s *Store) lookup(sn *snapshot, keys []string, fn func(change.Change)) erro
 	// Keys that do not decode cannot be stored. The bloom filters are over
 	// the resource text, which is 1:1 with the key (but for an e-mail
 	// domain and the domain of the same name, a mere false positive).
-	ks = slices.DeleteFunc(ks, func(k string) bool { _, err := resource.FromKey(k); return err != nil })
+	hashes := make([]uint64, 0, len(ks))
+	valid := ks[:0]
+	for _, k := range ks {
+		if r, err := resource.FromKey(k); err == nil {
+			valid = append(valid, k)
+			hashes = append(hashes, hasher.Sum64(bytesOf(r.String())))
+		}
+	}
+	ks = valid
 	if len(ks) == 0 {
 		return nil
-	}
-	hashes := make([]uint64, len(ks))
-	for i, k := range ks {
-		r, _ := resource.FromKey(k)
-		hashes[i] = hasher.Sum64(bytesOf(r.String()))
 	}
 	// Plan: the row groups to read and, for each, the keys to look for.
 	var (

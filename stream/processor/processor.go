@@ -494,7 +494,6 @@ func (p *Processor) Changes(keys []string) ([]change.Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	stored := len(out)
 	p.mu.Lock()
 	for _, pt := range parts {
 		if pt.b.gen != 0 && pt.b.gen <= gen {
@@ -503,9 +502,8 @@ func (p *Processor) Changes(keys []string) ([]change.Change, error) {
 		out = append(out, pt.rows...)
 	}
 	p.mu.Unlock()
-	// Stored rows come grouped by key; order them by time, keeping the
-	// buffered (newer) rows after stored rows of the same time.
-	slices.SortStableFunc(out[:stored], func(a, b change.Change) int { return a.Time.Compare(b.Time) })
+	// Order by time; the stable sort keeps stored rows (in key, arrival
+	// order) before buffered (newer) rows of the same time.
 	slices.SortStableFunc(out, func(a, b change.Change) int { return a.Time.Compare(b.Time) })
 	return out, nil
 }
