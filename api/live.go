@@ -1,0 +1,100 @@
+package api
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/netwarden/netwarden/internal/resource"
+)
+
+func (s *Server) bad(kind resource.Kind) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.deps.Live == nil {
+			s.fail(c, fmt.Errorf("live state %w", errUnavailable))
+			return
+		}
+		r, err := resource.Parse(kind, pathParam(c))
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		lists := s.deps.Live.Lookup(r)
+		if len(lists) == 0 {
+			c.JSON(http.StatusNotFound, gin.H{"response": []string{}})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"response": lists})
+	}
+}
+
+// BatchItem is one answer of a batch lookup.
+type BatchItem struct {
+	IP         string   `json:"ip,omitempty"`
+	Domain     string   `json:"domain,omitempty"`
+	Email      string   `json:"email,omitempty"`
+	Blacklists []string `json:"blacklists"`
+}
+
+func (s *Server) badBatch(kind resource.Kind, field string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.deps.Live == nil {
+			s.fail(c, fmt.Errorf("live state %w", errUnavailable))
+			return
+		}
+		var raw []string
+		if c.Request.Method == http.MethodGet {
+			for _, v := range c.QueryArray(field) {
+				raw = append(raw, strings.Split(v, ",")...)
+			}
+		} else {
+			body := map[string][]string{}
+			dec := http.MaxBytesReader(c.Writer, c.Request.Body, 16<<20)
+			b, err := io.ReadAll(dec)
+			if err != nil {
+				s.fail(c, badRequest("read body: %v", err))
+				return
+			}
+			if err := jsonUnmarshal(b, &body); err != nil {
+				s.fail(c, badRequest("body must be JSON {%q: [...]}: %v", field+"s", err))
+				return
+			}
+			raw = body[field+"s"]
+		}
+		if len(raw) == 0 {
+			s.fail(c, badRequest("no %s given (use ?%s=a,b or POST {%q: [...]})", field, field, field+"s"))
+			return
+		}
+		if len(raw) > s.cfg.MaxBatch {
+			s.fail(c, badRequest("%d items exceed the batch limit of %d", len(raw), s.cfg.MaxBatch))
+			return
+		}
+		out := make([]BatchItem, 0, len(raw))
+		for _, v := range raw {
+			r, err := resource.Parse(kind, v)
+			if err != nil {
+				s.fail(c, err)
+				return
+			}
+			lists := s.deps.Live.Lookup(r)
+			if lists == nil {
+				lists = []string{}
+			}
+			it := BatchItem{Blacklists: lists}
+			setName(kind, r.String(), &it.IP, &it.Domain, &it.Email)
+			out = append(out, it)
+		}
+		c.JSON(http.StatusOK, gin.H{"response": out})
+	}
+}
+
+func (s *Server) lists(c *gin.Context) {
+	if s.deps.Lists == nil {
+		s.fail(c, fmt.Errorf("lists %w", errUnavailable))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"lists": s.deps.Lists.Lists()})
+}
