@@ -48,7 +48,7 @@ fuzz:
 
 ## bench: benchmarks (long); figures go to bench/README.md
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -timeout 60m ./bench/ ./stream/... ./ingest/... ./query/
+	$(GO) test -run='^$$' -bench=. -benchmem -timeout 60m ./bench/ ./stream/... ./ingest/... ./query/ ./internal/broker/
 
 ## chaos: repeated kill -9 / restart of the whole pipeline
 chaos:

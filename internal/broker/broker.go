@@ -41,6 +41,20 @@ type Config struct {
 	ReplicationFactor int `yaml:"replication_factor"`
 	// ClientID sent to the brokers.
 	ClientID string `yaml:"client_id"`
+	// Compression of produced record batches: none, gzip, snappy, lz4 or
+	// zstd. The default, gzip, is the one codec every mainstream client
+	// decodes without extra packages (kafkajs ships only gzip; kcat,
+	// librdkafka, the Java client and franz-go read all five).
+	Compression string `yaml:"compression"`
+}
+
+// Compression codecs accepted by kafka.compression.
+var codecs = map[string]func() kgo.CompressionCodec{
+	"none":   kgo.NoCompression,
+	"gzip":   kgo.GzipCompression,
+	"snappy": kgo.SnappyCompression,
+	"lz4":    kgo.Lz4Compression,
+	"zstd":   kgo.ZstdCompression,
 }
 
 // Embedded configures the in-process broker.
@@ -64,6 +78,9 @@ func (c *Config) Defaults() {
 	if c.ClientID == "" {
 		c.ClientID = "netwarden"
 	}
+	if c.Compression == "" {
+		c.Compression = "gzip"
+	}
 	if c.Embedded.Port == 0 && len(c.Brokers) == 0 {
 		c.Embedded.Port = 9092
 	}
@@ -76,6 +93,9 @@ func (c Config) Validate() error {
 	}
 	if c.Embedded.Port < -1 || c.Embedded.Port > 65535 {
 		return fmt.Errorf("kafka.embedded.port %d out of range", c.Embedded.Port)
+	}
+	if _, ok := codecs[c.Compression]; !ok {
+		return fmt.Errorf("kafka.compression %q (want none, gzip, snappy, lz4 or zstd)", c.Compression)
 	}
 	if len(c.Brokers) == 0 && c.Embedded.Dir == "" {
 		return errors.New("kafka.embedded.dir is empty")
@@ -130,12 +150,18 @@ func (b *Broker) Seeds() []string { return append([]string(nil), b.seeds...) }
 // Embedded reports whether the broker runs in this process.
 func (b *Broker) Embedded() bool { return b.cluster != nil }
 
-// NewClient makes a client for the broker with extra options.
+// NewClient makes a client for the broker with extra options. What it
+// produces is compressed with kafka.compression.
 func (b *Broker) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	base := []kgo.Opt{
 		kgo.SeedBrokers(b.seeds...),
 		kgo.ClientID(b.cfg.ClientID),
 	}
+	codec, ok := codecs[b.cfg.Compression]
+	if !ok { // unset (a Config used without Defaults): the default
+		codec = codecs["gzip"]
+	}
+	base = append(base, kgo.ProducerBatchCompression(codec()))
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client for %v: %w", b.seeds, err)

@@ -82,6 +82,7 @@ func TestConfigValidate(t *testing.T) {
 		{Partitions: 0, Embedded: Embedded{Dir: "d"}},
 		{Partitions: 2, Embedded: Embedded{Dir: "d", Port: 70000}},
 		{Partitions: 2},
+		{Partitions: 2, Embedded: Embedded{Dir: "d"}, Compression: "brotli"},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v accepted", c)
@@ -89,7 +90,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	c := Config{}
 	c.Defaults()
-	if c.Embedded.Port != 9092 || c.Partitions != 8 {
+	if c.Embedded.Port != 9092 || c.Partitions != 8 || c.Compression != "gzip" {
 		t.Errorf("defaults %+v", c)
 	}
 }
