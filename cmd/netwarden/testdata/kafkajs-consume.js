@@ -64,6 +64,9 @@ function decode(value) {
 async function main() {
   const kafka = new Kafka({ clientId: 'kafkajs-interop', brokers: [broker], logLevel: logLevel.ERROR });
   const consumer = kafka.consumer({ groupId: 'kafkajs-interop-' + process.pid });
+  // A record batch kafkajs cannot decode (e.g. Snappy without a codec
+  // package) crashes the consumer: fail at once with its error.
+  consumer.on(consumer.events.CRASH, (e) => { console.error('consumer crashed:', String(e.payload.error)); process.exit(4); });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let seen = 0;
