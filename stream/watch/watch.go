@@ -25,7 +25,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-
 )
 
 // Account identifies an account in the table.
