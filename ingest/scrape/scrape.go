@@ -19,7 +19,12 @@
 // Each feed runs in its own goroutine owned by Manager.Run. The last
 // published version of every feed is saved under StateDir after Kafka has
 // acknowledged its changes; a crash in between re-publishes that version's
-// changes, which the processor drops as duplicates.
+// changes, which the processor drops as duplicates. The saved state also
+// holds the list's metadata (ListInfo: status, error, counters), written
+// on every version and failed fetch, so Lists is the same after a restart.
+// Per list, the gauges netwarden_feed_up (1 iff status ok),
+// netwarden_feed_entries and netwarden_feed_last_success_timestamp_seconds
+// follow it.
 package scrape
 
 import (
@@ -86,7 +91,7 @@ type ListInfo struct {
 
 // Loaded reports whether the list has ever accepted a version (its
 // entries, possibly none, are known).
-func (i ListInfo) Loaded() bool { return i.Versions > 0 }
+func (i ListInfo) Loaded() bool { return i.Versions > 0 || i.Entries > 0 }
 
 // Manager runs all feeds.
 type Manager struct {
