@@ -60,7 +60,7 @@ type Checker interface {
 type Deps struct {
 	History History
 	Live    Live
-	Lists   Lists
+	Lists   Lists // also tells /healthz and the lookups which lists have loaded
 	SQL     SQL
 	Checker Checker
 	// Ready reports whether the live state is rebuilt (/readyz, /healthz).
