@@ -1,7 +1,8 @@
 // Package api serves netwarden's HTTP API with Gin: the Apility-compatible
 // history (/metadata/changes/...) and live lookups (/badip, /baddomain,
 // /bademail and their batch forms), list metadata (/lists), ad-hoc SQL
-// (/sql), the consistency check (/admin/check), /metrics and /healthz.
+// (/sql), the consistency check (/admin/check), /metrics, /healthz and
+// /readyz. Every GET route also answers HEAD.
 //
 // Every error is JSON {"error": "..."}; errors map to status codes in one
 // place (statusOf). Handlers only read from their dependencies, which must
@@ -16,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -58,10 +60,10 @@ type Checker interface {
 type Deps struct {
 	History History
 	Live    Live
-	Lists   Lists
+	Lists   Lists // also tells /healthz and the lookups which lists have loaded
 	SQL     SQL
 	Checker Checker
-	// Ready reports whether the pipeline is up (for /healthz).
+	// Ready reports whether the live state is rebuilt (/readyz, /healthz).
 	Ready func() bool
 	// Status adds details to /healthz (e.g. lag, pending, scrape idle).
 	Status func(ctx context.Context) map[string]any
@@ -113,10 +115,14 @@ type Server struct {
 	log  *slog.Logger
 	h    *gin.Engine
 	ln   net.Listener
+
+	loaded [resource.Email + 1]atomic.Bool // by kind: some list of it has loaded (see checkLoaded)
 }
 
-// New builds the server and its routes.
+// New builds the server and its routes. It turns on # HELP / # TYPE
+// metadata for the process-wide metrics set served at /metrics.
 func New(cfg Config, deps Deps, log *slog.Logger) *Server {
+	metrics.ExposeMetadata(true)
 	gin.SetMode(gin.ReleaseMode)
 	h := gin.New()
 	h.Use(gin.Recovery())
@@ -145,11 +151,16 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	h.GET("/lists", s.lists)
 	h.POST("/sql", s.sql)
 	h.POST("/admin/check", s.check)
-	h.GET("/metrics", func(c *gin.Context) {
-		c.Header("Content-Type", "text/plain; version=0.0.4")
-		metrics.WritePrometheus(c.Writer, true)
-	})
+	h.GET("/metrics", serveMetrics)
 	h.GET("/healthz", s.healthz)
+	h.GET("/readyz", s.readyz)
+	// Load balancers probe with HEAD: every GET route answers it (net/http
+	// sends the headers and drops the body).
+	for _, r := range h.Routes() {
+		if r.Method == http.MethodGet {
+			h.HEAD(r.Path, r.HandlerFunc)
+		}
+	}
 	return s
 }
 
@@ -164,7 +175,7 @@ func (s *Server) observe(c *gin.Context) {
 		route = "unmatched"
 	}
 	metrics.GetOrCreateCounter(fmt.Sprintf(`netwarden_http_requests_total{route=%q,code="%d"}`, route, c.Writer.Status())).Inc()
-	metrics.GetOrCreateHistogram(fmt.Sprintf(`netwarden_http_request_duration_seconds{route=%q}`, route)).UpdateDuration(start)
+	metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`netwarden_http_request_duration_seconds{route=%q}`, route)).UpdateDuration(start)
 }
 
 // Listen binds the address (so callers learn the port before Run).

@@ -15,7 +15,7 @@ import (
 	"github.com/netwarden/netwarden/internal/resource"
 )
 
-var mHistoryDur = metrics.NewHistogram(`netwarden_history_lookup_duration_seconds`)
+var mHistoryDur = metrics.NewPrometheusHistogram(`netwarden_history_lookup_duration_seconds`)
 
 // pathParam returns the catch-all parameter without its leading slash.
 func pathParam(c *gin.Context) string { return strings.TrimPrefix(c.Param("res"), "/") }

@@ -17,6 +17,10 @@ func (s *Server) bad(kind resource.Kind) gin.HandlerFunc {
 			s.fail(c, fmt.Errorf("live state %w", errUnavailable))
 			return
 		}
+		if err := s.checkLoaded(kind); err != nil {
+			s.fail(c, err)
+			return
+		}
 		r, err := resource.Parse(kind, pathParam(c))
 		if err != nil {
 			s.fail(c, err)
@@ -45,8 +49,12 @@ func (s *Server) badBatch(kind resource.Kind, field string) gin.HandlerFunc {
 			s.fail(c, fmt.Errorf("live state %w", errUnavailable))
 			return
 		}
+		if err := s.checkLoaded(kind); err != nil {
+			s.fail(c, err)
+			return
+		}
 		var raw []string
-		if c.Request.Method == http.MethodGet {
+		if c.Request.Method != http.MethodPost { // GET, HEAD
 			for _, v := range c.QueryArray(field) {
 				raw = append(raw, strings.Split(v, ",")...)
 			}

@@ -20,7 +20,7 @@ var (
 	mSQLRejected = metrics.NewCounter(`netwarden_sql_queries_total{result="rejected"}`)
 	mSQLTimeout  = metrics.NewCounter(`netwarden_sql_queries_total{result="timeout"}`)
 	mSQLError    = metrics.NewCounter(`netwarden_sql_queries_total{result="error"}`)
-	mSQLDur      = metrics.NewHistogram(`netwarden_sql_query_duration_seconds`)
+	mSQLDur      = metrics.NewPrometheusHistogram(`netwarden_sql_query_duration_seconds`)
 )
 
 func (s *Server) sql(c *gin.Context) {

@@ -481,6 +481,31 @@ func TestReplayExact(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
+	// /lists and the health status are the same after a restart.
+	type lists struct {
+		Lists []map[string]any `json:"lists"`
+	}
+	var before, after lists
+	var hBefore, hAfter map[string]any
+	if code, err := s.get("/lists", &before); err != nil || code != 200 || len(before.Lists) != len(runs) {
+		t.Fatalf("/lists: %d %v %v", code, err, before)
+	}
+	s.get("/healthz", &hBefore)
+	s.stop()
+	s.start()
+	s.waitIdle(2 * time.Minute)
+	if code, err := s.get("/lists", &after); err != nil || code != 200 || len(after.Lists) != len(before.Lists) {
+		t.Fatalf("/lists after restart: %d %v %v", code, err, after)
+	}
+	for i := range before.Lists {
+		if b, a := fmt.Sprint(before.Lists[i]), fmt.Sprint(after.Lists[i]); a != b {
+			t.Errorf("/lists after restart:\n got %s\nwant %s", a, b)
+		}
+	}
+	if s.get("/healthz", &hAfter); hAfter["status"] != hBefore["status"] || fmt.Sprint(hAfter["feeds"]) != fmt.Sprint(hBefore["feeds"]) {
+		t.Errorf("/healthz after restart %v, before %v", hAfter, hBefore)
+	}
+
 	s.stop()
 	diffChanges(t, want, s.history())
 }

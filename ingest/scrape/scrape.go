@@ -19,7 +19,12 @@
 // Each feed runs in its own goroutine owned by Manager.Run. The last
 // published version of every feed is saved under StateDir after Kafka has
 // acknowledged its changes; a crash in between re-publishes that version's
-// changes, which the processor drops as duplicates.
+// changes, which the processor drops as duplicates. The saved state also
+// holds the list's metadata (ListInfo: status, error, counters), written
+// on every version and failed fetch, so Lists is the same after a restart.
+// Per list, the gauges netwarden_feed_up (1 iff status ok),
+// netwarden_feed_entries and netwarden_feed_last_success_timestamp_seconds
+// follow it.
 package scrape
 
 import (
@@ -62,7 +67,9 @@ const (
 	StatusUnhealthy = "unhealthy"
 )
 
-// ListInfo is the metadata of one list, served at GET /lists.
+// ListInfo is the metadata of one list, served at GET /lists. All of it
+// but the configuration is kept in the feed state, so a restarted manager
+// shows what it showed before.
 type ListInfo struct {
 	Name       string    `json:"name"`
 	Kind       string    `json:"kind"`
@@ -72,12 +79,19 @@ type ListInfo struct {
 	Error      string    `json:"error,omitempty"`
 	LastFetch  time.Time `json:"last_fetch,omitzero"`
 	LastChange time.Time `json:"last_change,omitzero"`
-	Entries    int       `json:"entries"`
-	Versions   int64     `json:"versions"`
-	Adds       int64     `json:"adds"`
-	Rems       int64     `json:"rems"`
-	Skipped    int64     `json:"skipped_lines"`
+	// LastSuccess is the wall-clock time the list last accepted a version
+	// or its server answered 304 Not Modified.
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	Entries     int       `json:"entries"`
+	Versions    int64     `json:"versions"`
+	Adds        int64     `json:"adds"`
+	Rems        int64     `json:"rems"`
+	Skipped     int64     `json:"skipped_lines"`
 }
+
+// Loaded reports whether the list has ever accepted a version (its
+// entries, possibly none, are known).
+func (i ListInfo) Loaded() bool { return i.Versions > 0 || i.Entries > 0 }
 
 // Manager runs all feeds.
 type Manager struct {
@@ -127,10 +141,10 @@ func New(cfg Config, prod Producer, log *slog.Logger) (*Manager, error) {
 			st.Source, st.LastSnapshot, st.ETag, st.LastModified, st.FileMtime = fc.Source, "", "", "", time.Time{}
 		}
 		r.st = st
-		r.info = ListInfo{Name: fc.Name, Kind: kind.String(), Source: fc.Source, Format: string(format),
-			Status: StatusPending, Entries: len(st.Set), LastFetch: st.LastFetch, LastChange: st.LastChange}
+		r.info = ListInfo{Name: fc.Name, Kind: kind.String(), Source: fc.Source, Format: string(format)}
+		r.info.from(st)
 		m.feeds = append(m.feeds, r)
-		metrics.GetOrCreateGauge(fmt.Sprintf(`netwarden_feed_entries{list=%q}`, fc.Name), nil).Set(float64(len(st.Set)))
+		r.export(r.info)
 	}
 	return m, nil
 }
@@ -226,11 +240,48 @@ func (r *runner) snapshotInfo() ListInfo {
 	return r.info
 }
 
-func (r *runner) setInfo(fn func(*ListInfo)) {
+// from copies what the state keeps of the list's metadata into i.
+func (i *ListInfo) from(st *feedState) {
+	i.Status, i.Error = st.Status, st.Error
+	if i.Status == "" {
+		i.Status = StatusPending
+	}
+	if st.Format != "" {
+		i.Format = st.Format
+	}
+	i.LastFetch, i.LastChange, i.LastSuccess = st.LastFetch, st.LastChange, st.LastSuccess
+	i.Entries = len(st.Set)
+	i.Versions, i.Adds, i.Rems, i.Skipped = st.Versions, st.Adds, st.Rems, st.Skipped
+}
+
+// record applies fn to the feed state, saves it and publishes the
+// resulting metadata (GET /lists, metrics). The metadata is updated even
+// when saving fails; the error is returned.
+func (r *runner) record(fn func(*feedState)) error {
+	fn(r.st)
+	err := writeState(r.m.cfg.StateDir, r.st)
 	r.mu.Lock()
-	fn(&r.info)
+	r.info.from(r.st)
+	info := r.info
 	r.mu.Unlock()
+	r.export(info)
 	r.m.changed()
+	return err
+}
+
+// export sets the list's gauges: netwarden_feed_up is 1 while the list's
+// status is ok (0 while pending or unhealthy).
+func (r *runner) export(i ListInfo) {
+	up := 0.0
+	if i.Status == StatusOK {
+		up = 1
+	}
+	metrics.GetOrCreateGauge(fmt.Sprintf(`netwarden_feed_up{list=%q}`, i.Name), nil).Set(up)
+	metrics.GetOrCreateGauge(fmt.Sprintf(`netwarden_feed_entries{list=%q}`, i.Name), nil).Set(float64(i.Entries))
+	if !i.LastSuccess.IsZero() {
+		metrics.GetOrCreateGauge(fmt.Sprintf(`netwarden_feed_last_success_timestamp_seconds{list=%q}`, i.Name), nil).
+			Set(float64(i.LastSuccess.UnixMilli()) / 1e3)
+	}
 }
 
 // retryBase is the first retry delay after a failed fetch; it doubles
@@ -245,7 +296,9 @@ func (r *runner) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			r.fail(time.Now(), "error", err)
+			if serr := r.fail(time.Now().UTC(), "error", err); serr != nil {
+				r.log.Error("save feed state", "err", serr)
+			}
 			failures++
 			wait = min(r.fc.Every, retryBase<<min(failures-1, 16))
 		} else {
@@ -264,11 +317,17 @@ func (r *runner) run(ctx context.Context) error {
 	}
 }
 
-func (r *runner) fail(at time.Time, result string, err error) {
+// fail marks the list unhealthy because of err and saves that (mark, when
+// not nil, also records source positions). It returns only an error to
+// save the state.
+func (r *runner) fail(at time.Time, result string, err error, mark ...func(*feedState)) error {
 	metrics.GetOrCreateCounter(fmt.Sprintf(`netwarden_scrape_total{list=%q,result=%q}`, r.fc.Name, result)).Inc()
 	r.log.Warn("feed version not applied", "result", result, "err", err)
-	r.setInfo(func(i *ListInfo) {
-		i.Status, i.Error, i.LastFetch = StatusUnhealthy, err.Error(), at
+	return r.record(func(st *feedState) {
+		for _, m := range mark {
+			m(st)
+		}
+		st.Status, st.Error, st.LastFetch = StatusUnhealthy, err.Error(), at
 	})
 }
 
@@ -338,8 +397,8 @@ func (r *runner) scrape(ctx context.Context) error {
 	if fi.IsDir() {
 		return r.scrapeDir(ctx)
 	}
-	if r.st.FileMtime.Equal(fi.ModTime()) && r.rounds > 0 {
-		return nil // unchanged since the last round
+	if r.st.FileMtime.Equal(fi.ModTime()) {
+		return nil // unchanged since it was last read (also before a restart)
 	}
 	return r.applyFile(ctx, src, fi.ModTime().UTC(), true, func(st *feedState) { st.FileMtime = fi.ModTime() })
 }
@@ -419,11 +478,12 @@ func (r *runner) scrapeURL(ctx context.Context) error {
 		return fmt.Errorf("fetch %s: %w", r.fc.Source, err)
 	}
 	defer resp.Body.Close()
-	metrics.GetOrCreateHistogram(fmt.Sprintf(`netwarden_scrape_duration_seconds{list=%q}`, r.fc.Name)).UpdateDuration(start)
+	metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`netwarden_scrape_duration_seconds{list=%q}`, r.fc.Name)).UpdateDuration(start)
 	if resp.StatusCode == http.StatusNotModified {
 		metrics.GetOrCreateCounter(fmt.Sprintf(`netwarden_scrape_total{list=%q,result="unchanged"}`, r.fc.Name)).Inc()
-		r.setInfo(func(i *ListInfo) { i.LastFetch, i.Status, i.Error = now, StatusOK, "" })
-		return nil
+		return r.record(func(st *feedState) {
+			st.LastFetch, st.LastSuccess, st.Status, st.Error = now, time.Now().UTC(), StatusOK, ""
+		})
 	}
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
@@ -452,13 +512,7 @@ func (r *runner) apply(ctx context.Context, at time.Time, res feed.Result, perr 
 		r.log.Warn("feed lines skipped", "skipped", res.Skipped, "lines", res.Lines, "samples", res.SkipSamples)
 	}
 	if perr != nil {
-		mark(r.st)
-		r.st.LastFetch = at
-		if err := writeState(r.m.cfg.StateDir, r.st); err != nil {
-			return err
-		}
-		r.fail(at, "unparseable", perr)
-		return nil
+		return r.fail(at, "unparseable", perr, mark)
 	}
 	prev := r.st.Set
 	adds, rems := feed.Diff(prev, res.Set)
@@ -477,46 +531,37 @@ func (r *runner) apply(ctx context.Context, at time.Time, res feed.Result, perr 
 			r.st.HeldDrops, r.st.HeldHash = 1, h
 		}
 		if r.fc.ConfirmDrops == 0 || r.st.HeldDrops < r.fc.ConfirmDrops {
-			mark(r.st)
-			r.st.LastFetch = at
-			if err := writeState(r.m.cfg.StateDir, r.st); err != nil {
-				return err
-			}
-			r.fail(at, "held", fmt.Errorf("%s: held back, %d/%d confirmations", held, r.st.HeldDrops, r.fc.ConfirmDrops))
-			return nil
+			return r.fail(at, "held", fmt.Errorf("%s: held back, %d/%d confirmations", held, r.st.HeldDrops, r.fc.ConfirmDrops), mark)
 		}
 		r.log.Info("drop confirmed, applying", "reason", held, "confirmations", r.st.HeldDrops)
 	}
 	if err := r.publish(ctx, at, adds, rems); err != nil {
 		return err
 	}
-	mark(r.st)
-	r.st.Set = res.Set
-	r.st.HeldDrops, r.st.HeldHash = 0, 0
-	r.st.LastFetch = at
-	if len(adds)+len(rems) > 0 {
-		r.st.LastChange = at
-	}
-	if err := writeState(r.m.cfg.StateDir, r.st); err != nil {
+	err := r.record(func(st *feedState) {
+		mark(st)
+		st.Set = res.Set
+		st.HeldDrops, st.HeldHash = 0, 0
+		st.LastFetch, st.LastSuccess = at, time.Now().UTC()
+		if len(adds)+len(rems) > 0 {
+			st.LastChange = at
+		}
+		st.Status, st.Error = StatusOK, ""
+		st.Versions++
+		st.Adds += int64(len(adds))
+		st.Rems += int64(len(rems))
+		st.Skipped += int64(res.Skipped)
+		if res.Format != "" {
+			st.Format = string(res.Format)
+		}
+	})
+	if err != nil {
 		return err
 	}
 	metrics.GetOrCreateCounter(fmt.Sprintf(`netwarden_scrape_total{list=%q,result="ok"}`, name)).Inc()
 	metrics.GetOrCreateCounter(fmt.Sprintf(`netwarden_scrape_changes_total{list=%q,op="add"}`, name)).Add(len(adds))
 	metrics.GetOrCreateCounter(fmt.Sprintf(`netwarden_scrape_changes_total{list=%q,op="rem"}`, name)).Add(len(rems))
-	metrics.GetOrCreateGauge(fmt.Sprintf(`netwarden_feed_entries{list=%q}`, name), nil).Set(float64(len(res.Set)))
 	r.log.Debug("version applied", "at", at, "entries", len(res.Set), "adds", len(adds), "rems", len(rems))
-	r.setInfo(func(i *ListInfo) {
-		i.Status, i.Error = StatusOK, ""
-		i.LastFetch, i.LastChange = r.st.LastFetch, r.st.LastChange
-		i.Entries = len(res.Set)
-		i.Versions++
-		i.Adds += int64(len(adds))
-		i.Rems += int64(len(rems))
-		i.Skipped += int64(res.Skipped)
-		if res.Format != "" {
-			i.Format = string(res.Format)
-		}
-	})
 	return nil
 }
 

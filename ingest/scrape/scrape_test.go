@@ -315,3 +315,92 @@ func TestDirectoryOfListsExpands(t *testing.T) {
 		}
 	}
 }
+
+// runUntilIdle runs m until every feed has finished a round.
+func runUntilIdle(t *testing.T, m *Manager) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !m.Idle() {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("feeds not idle after 2m: %+v", m.Lists())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestListsSurviveRestart(t *testing.T) {
+	const data = "../../../shared/data/blocklists"
+	if _, err := os.Stat(data); err != nil {
+		t.Skipf("real data not found at %s: %v", data, err)
+	}
+	h := newHarness(t)
+	broken := t.TempDir() // a snapshot directory whose last version is unparseable
+	for name, body := range map[string]string{"20240101T000000Z.txt": ips(0, 30), "20240102T000000Z.txt": "<html>rate limited</html>\n"} {
+		if err := os.WriteFile(filepath.Join(broken, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feeds := []FeedConfig{
+		{Name: "EDROP", Kind: "ip", Format: "plain", Source: data + "/spamhaus-edrop-cidr", Every: time.Hour},       // snapshot directory
+		{Name: "IPSUM", Kind: "ip", Format: "ipsum", Source: data + "/ipsum-20260822.txt", Every: time.Hour},        // single file
+		{Name: "FIREHOL", Kind: "ip", Format: "auto", Source: data + "/firehol-2022-01-24", Every: time.Hour},       // directory of lists
+		{Name: "BROKEN", Kind: "ip", Format: "plain", Source: broken, Every: time.Hour},                             // unhealthy
+		{Name: "GONE", Kind: "ip", Format: "plain", Source: filepath.Join(broken, "missing.txt"), Every: time.Hour}, // never loaded
+	}
+	m := h.manager(feeds...)
+	runUntilIdle(t, m)
+	before := m.Lists()
+	adds, rems := h.published()
+	var sumAdds, sumRems int64
+	byName := map[string]ListInfo{}
+	for _, l := range before {
+		sumAdds += l.Adds
+		sumRems += l.Rems
+		byName[l.Name] = l
+	}
+	if int64(adds) != sumAdds || int64(rems) != sumRems {
+		t.Fatalf("published +%d -%d, /lists sums to +%d -%d", adds, rems, sumAdds, sumRems)
+	}
+	for _, c := range []struct {
+		name, status string
+		loaded       bool
+	}{{"EDROP", StatusOK, true}, {"IPSUM", StatusOK, true}, {"FIREHOL-CIARMY", StatusOK, true}, {"BROKEN", StatusUnhealthy, true}, {"GONE", StatusUnhealthy, false}} {
+		l := byName[c.name]
+		if l.Status != c.status || l.Loaded() != c.loaded || c.loaded != (l.Adds > 0 && !l.LastSuccess.IsZero()) {
+			t.Errorf("%s before restart: %+v, want status %s, loaded %v", c.name, l, c.status, c.loaded)
+		}
+	}
+	if l := byName["EDROP"]; l.Versions != 30 || l.Rems == 0 {
+		t.Errorf("EDROP replayed %d versions with %d removals, want 30 versions and some removals", l.Versions, l.Rems)
+	}
+
+	m2 := h.manager(feeds...)
+	for i, a := range m2.Lists() {
+		if a != before[i] {
+			t.Errorf("restored list differs:\n got %+v\nwant %+v", a, before[i])
+		}
+	}
+	runUntilIdle(t, m2)
+	after := m2.Lists()
+	for i := range after {
+		a, b := after[i], before[i]
+		if a.Name == "GONE" { // its fetch fails again, at a later time
+			a.LastFetch = b.LastFetch
+		}
+		if a != b {
+			t.Errorf("after restart and a round:\n got %+v\nwant %+v", a, b)
+		}
+	}
+	if adds, rems := h.published(); adds+rems != 0 {
+		t.Errorf("restart re-published +%d -%d", adds, rems)
+	}
+}

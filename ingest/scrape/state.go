@@ -29,7 +29,17 @@ type feedState struct {
 	LastChange   time.Time `json:"last_change,omitzero"`
 	HeldDrops    int       `json:"held_drops,omitempty"` // consecutive identical held-back versions
 	HeldHash     uint64    `json:"held_hash,omitempty"`
-	Set          feed.Set  `json:"-"`
+	// What GET /lists shows besides the configuration, so that it is the
+	// same after a restart as before.
+	Status      string    `json:"status,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	Format      string    `json:"format,omitempty"` // detected format of the last accepted version
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	Versions    int64     `json:"versions,omitempty"`
+	Adds        int64     `json:"adds,omitempty"`
+	Rems        int64     `json:"rems,omitempty"`
+	Skipped     int64     `json:"skipped_lines,omitempty"`
+	Set         feed.Set  `json:"-"`
 }
 
 const stateMagic = "NWS1"

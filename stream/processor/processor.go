@@ -92,7 +92,7 @@ var (
 	mBad       = metrics.NewCounter(`netwarden_processor_changes_total{result="bad_record"}`)
 	mFlushes   = metrics.NewCounter(`netwarden_processor_flushes_total`)
 	mFlushRows = metrics.NewCounter(`netwarden_processor_flushed_rows_total`)
-	mFlushDur  = metrics.NewHistogram(`netwarden_processor_flush_duration_seconds`)
+	mFlushDur  = metrics.NewPrometheusHistogram(`netwarden_processor_flush_duration_seconds`)
 	mCommitErr = metrics.NewCounter(`netwarden_processor_offset_commit_errors_total`)
 )
 

@@ -1,0 +1,74 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"strings"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/gin-gonic/gin"
+)
+
+// help describes every netwarden_ metric family for the # HELP lines of
+// /metrics (VictoriaMetrics/metrics writes them empty). A family missing
+// here fails TestMetricsArePrometheusCompatible.
+var help = map[string]string{
+	"netwarden_http_requests_total":                  "HTTP requests served, by route and status code.",
+	"netwarden_http_request_duration_seconds":        "HTTP request duration, by route.",
+	"netwarden_history_lookup_duration_seconds":      "Duration of a history lookup (/metadata/changes/...).",
+	"netwarden_sql_queries_total":                    "SQL queries run on /sql, by result (ok, error, rejected, timeout).",
+	"netwarden_sql_query_duration_seconds":           "Duration of a /sql query.",
+	"netwarden_scrape_total":                         "Feed versions fetched, by list and result (ok, unchanged, error, unparseable, held).",
+	"netwarden_scrape_changes_total":                 "Changes published by the scrapers, by list and op (add, rem).",
+	"netwarden_scrape_duration_seconds":              "Duration of an HTTP feed fetch, by list.",
+	"netwarden_feed_skipped_lines_total":             "Lines of feed versions that could not be parsed and were skipped, by list.",
+	"netwarden_feed_entries":                         "Entries on the last accepted version of a list.",
+	"netwarden_feed_up":                              "1 while a list's last fetch was accepted, 0 while it is pending or unhealthy.",
+	"netwarden_feed_last_success_timestamp_seconds":  "Unix time a list last accepted a version or was confirmed unchanged (HTTP 304).",
+	"netwarden_processor_records_total":              "Records consumed from the changes topic.",
+	"netwarden_processor_changes_total":              "Consumed changes, by result (applied, duplicate, bad_record).",
+	"netwarden_processor_flushes_total":              "Buffers committed to history.",
+	"netwarden_processor_flushed_rows_total":         "Rows committed to history.",
+	"netwarden_processor_flush_duration_seconds":     "Duration of a history commit.",
+	"netwarden_processor_offset_commit_errors_total": "Failed Kafka offset commits (retried with the next flush).",
+	"netwarden_processor_lag_records":                "Records on the changes topic not consumed yet (-1 when unknown).",
+	"netwarden_processor_pending_changes":            "Changes consumed but not yet committed to history.",
+	"netwarden_live_resources":                       "Resources on at least one list now.",
+	"netwarden_history_files":                        "Parquet files in history.",
+	"netwarden_history_rows":                         "Rows in history.",
+	"netwarden_history_bytes":                        "Bytes of Parquet files in history.",
+	"netwarden_consistency_checks_total":             "Consistency checks run (history fold against the live state).",
+	"netwarden_consistency_mismatches":               "Resources whose live state differed from the history fold in the last check.",
+}
+
+// serveMetrics writes the process-wide metrics in the Prometheus text
+// format (0.0.4): typed families, le-bucket histograms, and the help
+// texts above.
+func serveMetrics(c *gin.Context) {
+	var buf bytes.Buffer
+	metrics.WritePrometheus(&buf, true)
+	c.Header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	c.Status(http.StatusOK)
+	w := bufio.NewWriter(c.Writer)
+	for line := range bytes.Lines(buf.Bytes()) {
+		if name, ok := bytes.CutPrefix(line, []byte("# HELP ")); ok {
+			name = bytes.TrimSpace(name)
+			if h := help[string(name)]; h != "" && !bytes.ContainsRune(name, ' ') {
+				w.WriteString("# HELP ")
+				w.Write(name)
+				w.WriteByte(' ')
+				w.WriteString(escapeHelp(h))
+				w.WriteByte('\n')
+				continue
+			}
+		}
+		w.Write(line)
+	}
+	w.Flush()
+}
+
+// escapeHelp escapes a help text for the text format.
+func escapeHelp(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+}
