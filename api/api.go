@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -74,6 +76,12 @@ type Config struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	MaxBatch     int           `yaml:"max_batch"`
 	MaxSQLBytes  int64         `yaml:"max_sql_bytes"`
+	// MaxBatchBytes bounds a batch lookup's POST body.
+	MaxBatchBytes int64 `yaml:"max_batch_bytes"`
+	// MaxRangeRows bounds the changes a range history query
+	// (/metadata/changes/ip/{cidr}) may gather, and how deep /badip/{cidr}
+	// may page; a broader query is answered 422.
+	MaxRangeRows int `yaml:"max_range_rows"`
 }
 
 // Defaults fills zero fields.
@@ -93,6 +101,12 @@ func (c *Config) Defaults() {
 	if c.MaxSQLBytes == 0 {
 		c.MaxSQLBytes = 64 << 10
 	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = 16 << 20
+	}
+	if c.MaxRangeRows == 0 {
+		c.MaxRangeRows = 100_000
+	}
 }
 
 // Validate checks c.
@@ -102,6 +116,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatch < 1 {
 		return errors.New("http.max_batch must be positive")
+	}
+	if c.MaxSQLBytes < 1 || c.MaxBatchBytes < 1 || c.MaxRangeRows < 1 {
+		return errors.New("http.max_sql_bytes, http.max_batch_bytes and http.max_range_rows must be positive")
 	}
 	return nil
 }
@@ -113,19 +130,25 @@ type Server struct {
 	log  *slog.Logger
 	h    *gin.Engine
 	ln   net.Listener
+	// routes holds "METHOD /path" of the static routes (noRoute's redirects).
+	routes map[string]bool
 }
 
 // New builds the server and its routes.
 func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	h := gin.New()
-	h.Use(gin.Recovery())
 	s := &Server{cfg: cfg, deps: deps, log: log, h: h}
+	h.Use(gin.CustomRecovery(func(c *gin.Context, v any) {
+		s.fail(c, fmt.Errorf("panic: %v", v))
+	}))
 	h.Use(s.observe)
 	h.HandleMethodNotAllowed = true
-	h.NoRoute(func(c *gin.Context) {
-		c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + c.Request.URL.Path})
-	})
+	// Every answer is JSON: Gin's own redirects answer HTML, so they are
+	// off and noRoute redirects itself (see there).
+	h.RedirectTrailingSlash = false
+	h.RedirectFixedPath = false
+	h.NoRoute(s.noRoute)
 	h.NoMethod(func(c *gin.Context) {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
 	})
@@ -150,7 +173,39 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 		metrics.WritePrometheus(c.Writer, true)
 	})
 	h.GET("/healthz", s.healthz)
+	s.routes = map[string]bool{}
+	for _, r := range h.Routes() {
+		if !strings.Contains(r.Path, "*") && !strings.Contains(r.Path, ":") {
+			s.routes[r.Method+" "+r.Path] = true
+		}
+	}
 	return s
+}
+
+// noRoute answers a path no route matches. A path that names a route
+// but for a trailing slash or doubled slashes ("/lists/", "//lists") is
+// redirected to it as Gin would, but with a JSON body: 301 for GET and
+// HEAD, 308 (method and body kept) otherwise. Anything else is a 404.
+func (s *Server) noRoute(c *gin.Context) {
+	p := c.Request.URL.Path
+	m := c.Request.Method
+	if m == http.MethodHead {
+		m = http.MethodGet
+	}
+	if clean := path.Clean("/" + p); clean != p && s.routes[m+" "+clean] {
+		loc := clean
+		if q := c.Request.URL.RawQuery; q != "" {
+			loc += "?" + q
+		}
+		code := http.StatusPermanentRedirect
+		if c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
+			code = http.StatusMovedPermanently
+		}
+		c.Header("Location", loc)
+		c.JSON(code, gin.H{"error": "moved to " + clean, "location": loc})
+		return
+	}
+	c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + p})
 }
 
 // Handler returns the HTTP handler (for tests and embedding).
