@@ -21,6 +21,10 @@ func (s *Server) bad(kind resource.Kind) gin.HandlerFunc {
 			s.fail(c, err)
 			return
 		}
+		if r.Kind == resource.IP && !r.Prefix.IsSingleIP() {
+			s.badRange(c, r)
+			return
+		}
 		lists := s.deps.Live.Lookup(r)
 		if len(lists) == 0 {
 			c.JSON(http.StatusNotFound, gin.H{"response": []string{}})
