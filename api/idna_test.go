@@ -13,7 +13,7 @@ import (
 // resources as their punycode spelling, in queries as in feeds.
 func TestUnicodeNames(t *testing.T) {
 	s := newStack(t)
-	s.publish(t, 100, change.Add, "PHISH", "bücher.de")      // parsed like a feed line
+	s.publish(t, 100, change.Add, "PHISH", "bücher.de")       // parsed like a feed line
 	s.publish(t, 200, change.Add, "EMAILDOM", "müll.example") // an e-mail domain list
 	s.settle(t)
 	esc := func(p string) string { return (&url.URL{Path: p}).EscapedPath() }
