@@ -3,9 +3,14 @@
 // /bademail and their batch forms), list metadata (/lists), ad-hoc SQL
 // (/sql), the consistency check (/admin/check), /metrics and /healthz.
 //
-// Every error is JSON {"error": "..."}; errors map to status codes in one
-// place (statusOf). Handlers only read from their dependencies, which must
-// be safe for concurrent use. Server.Run owns the listener.
+// Every answer is JSON, errors {"error": "..."} (redirects and panics
+// included); errors map to status codes in one place (statusOf). Handlers
+// only read from their dependencies, which must be safe for concurrent
+// use. Server.Run owns the listener.
+//
+// Range queries (an IP CIDR): /metadata/changes/ip/{cidr} adds the
+// history of every listed resource inside the range, /badip/{cidr} the
+// listed resources inside it; see ranges.go for the semantics and bounds.
 package api
 
 import (
@@ -130,8 +135,10 @@ type Server struct {
 	log  *slog.Logger
 	h    *gin.Engine
 	ln   net.Listener
-	// routes holds "METHOD /path" of the static routes (noRoute's redirects).
-	routes map[string]bool
+	// routes holds "METHOD /path" of the static routes, catchAll the
+	// prefixes of the catch-all routes per method (noRoute's redirects).
+	routes   map[string]bool
+	catchAll map[string][]string
 }
 
 // New builds the server and its routes.
@@ -173,9 +180,11 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 		metrics.WritePrometheus(c.Writer, true)
 	})
 	h.GET("/healthz", s.healthz)
-	s.routes = map[string]bool{}
+	s.routes, s.catchAll = map[string]bool{}, map[string][]string{}
 	for _, r := range h.Routes() {
-		if !strings.Contains(r.Path, "*") && !strings.Contains(r.Path, ":") {
+		if pre, _, ok := strings.Cut(r.Path, "*"); ok {
+			s.catchAll[r.Method] = append(s.catchAll[r.Method], pre)
+		} else {
 			s.routes[r.Method+" "+r.Path] = true
 		}
 	}
@@ -183,7 +192,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 }
 
 // noRoute answers a path no route matches. A path that names a route
-// but for a trailing slash or doubled slashes ("/lists/", "//lists") is
+// but for a trailing slash, doubled slashes or dot segments ("/lists/",
+// "//lists", "/metadata//changes/ip/1.2.3.4") is
 // redirected to it as Gin would, but with a JSON body: 301 for GET and
 // HEAD, 308 (method and body kept) otherwise. Anything else is a 404.
 func (s *Server) noRoute(c *gin.Context) {
@@ -192,7 +202,7 @@ func (s *Server) noRoute(c *gin.Context) {
 	if m == http.MethodHead {
 		m = http.MethodGet
 	}
-	if clean := path.Clean("/" + p); clean != p && s.routes[m+" "+clean] {
+	if clean := path.Clean("/" + p); clean != p && s.isRoute(m, clean) {
 		loc := clean
 		if q := c.Request.URL.RawQuery; q != "" {
 			loc += "?" + q
@@ -206,6 +216,19 @@ func (s *Server) noRoute(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + p})
+}
+
+// isRoute reports whether a route of method m matches the clean path p.
+func (s *Server) isRoute(m, p string) bool {
+	if s.routes[m+" "+p] {
+		return true
+	}
+	for _, pre := range s.catchAll[m] {
+		if len(p) > len(pre) && strings.HasPrefix(p, pre) {
+			return true
+		}
+	}
+	return false
 }
 
 // Handler returns the HTTP handler (for tests and embedding).

@@ -58,6 +58,8 @@ func TestEveryAnswerIsJSON(t *testing.T) {
 		{"HEAD", "/healthz/", "", 301, "/healthz", ""},
 		{"POST", "/badip_batch/", `{"ips":["1.2.3.4"]}`, 308, "/badip_batch", "moved"},
 		{"POST", "/admin/check/", "", 308, "/admin/check", "moved"},
+		{"GET", "/metadata//changes/ip/1.2.3.4?items=5", "", 301, "/metadata/changes/ip/1.2.3.4?items=5", "moved"},
+		{"GET", "//evil.example/lists", "", 404, "", "no such endpoint"},
 		{"GET", "/nope", "", 404, "", "no such endpoint"},
 		{"GET", "/LISTS", "", 404, "", "no such endpoint"},
 		{"GET", "/badip", "", 404, "", "no such endpoint"},
