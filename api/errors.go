@@ -60,7 +60,8 @@ func (s *Server) fail(c *gin.Context, err error) {
 		msg = "internal error: " + msg
 	}
 	msg = strings.TrimPrefix(msg, errBadRequest.Error()+": ")
-	if code == http.StatusRequestEntityTooLarge || code == http.StatusRequestTimeout {
+	var be *bodyError
+	if errors.As(err, &be) {
 		// The rest of the body is not read: the connection cannot be reused.
 		c.Header("Connection", "close")
 	}
