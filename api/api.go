@@ -4,9 +4,14 @@
 // (/sql), the consistency check (/admin/check), /metrics, /healthz and
 // /readyz. Every GET route also answers HEAD.
 //
-// Every error is JSON {"error": "..."}; errors map to status codes in one
-// place (statusOf). Handlers only read from their dependencies, which must
-// be safe for concurrent use. Server.Run owns the listener.
+// Every answer is JSON, errors {"error": "..."} (redirects and panics
+// included); errors map to status codes in one place (statusOf). Handlers
+// only read from their dependencies, which must be safe for concurrent
+// use. Server.Run owns the listener.
+//
+// Range queries (an IP CIDR): /metadata/changes/ip/{cidr} adds the
+// history of every listed resource inside the range, /badip/{cidr} the
+// listed resources inside it; see ranges.go for the semantics and bounds.
 package api
 
 import (
@@ -17,6 +22,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -76,6 +83,12 @@ type Config struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	MaxBatch     int           `yaml:"max_batch"`
 	MaxSQLBytes  int64         `yaml:"max_sql_bytes"`
+	// MaxBatchBytes bounds a batch lookup's POST body.
+	MaxBatchBytes int64 `yaml:"max_batch_bytes"`
+	// MaxRangeRows bounds the changes a range history query
+	// (/metadata/changes/ip/{cidr}) may gather, and how deep /badip/{cidr}
+	// may page; a broader query is answered 422.
+	MaxRangeRows int `yaml:"max_range_rows"`
 }
 
 // Defaults fills zero fields.
@@ -95,6 +108,12 @@ func (c *Config) Defaults() {
 	if c.MaxSQLBytes == 0 {
 		c.MaxSQLBytes = 64 << 10
 	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = 16 << 20
+	}
+	if c.MaxRangeRows == 0 {
+		c.MaxRangeRows = 100_000
+	}
 }
 
 // Validate checks c.
@@ -104,6 +123,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatch < 1 {
 		return errors.New("http.max_batch must be positive")
+	}
+	if c.MaxSQLBytes < 1 || c.MaxBatchBytes < 1 || c.MaxRangeRows < 1 {
+		return errors.New("http.max_sql_bytes, http.max_batch_bytes and http.max_range_rows must be positive")
 	}
 	return nil
 }
@@ -117,6 +139,10 @@ type Server struct {
 	ln   net.Listener
 
 	loaded [resource.Email + 1]atomic.Bool // by kind: some list of it has loaded (see checkLoaded)
+	// routes holds "METHOD /path" of the static routes, catchAll the
+	// prefixes of the catch-all routes per method (noRoute's redirects).
+	routes   map[string]bool
+	catchAll map[string][]string
 }
 
 // New builds the server and its routes. It turns on # HELP / # TYPE
@@ -125,13 +151,17 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	metrics.ExposeMetadata(true)
 	gin.SetMode(gin.ReleaseMode)
 	h := gin.New()
-	h.Use(gin.Recovery())
 	s := &Server{cfg: cfg, deps: deps, log: log, h: h}
+	h.Use(gin.CustomRecovery(func(c *gin.Context, v any) {
+		s.fail(c, fmt.Errorf("panic: %v", v))
+	}))
 	h.Use(s.observe)
 	h.HandleMethodNotAllowed = true
-	h.NoRoute(func(c *gin.Context) {
-		c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + c.Request.URL.Path})
-	})
+	// Every answer is JSON: Gin's own redirects answer HTML, so they are
+	// off and noRoute redirects itself (see there).
+	h.RedirectTrailingSlash = false
+	h.RedirectFixedPath = false
+	h.NoRoute(s.noRoute)
 	h.NoMethod(func(c *gin.Context) {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
 	})
@@ -161,7 +191,55 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 			h.HEAD(r.Path, r.HandlerFunc)
 		}
 	}
+	s.routes, s.catchAll = map[string]bool{}, map[string][]string{}
+	for _, r := range h.Routes() {
+		if pre, _, ok := strings.Cut(r.Path, "*"); ok {
+			s.catchAll[r.Method] = append(s.catchAll[r.Method], pre)
+		} else {
+			s.routes[r.Method+" "+r.Path] = true
+		}
+	}
 	return s
+}
+
+// noRoute answers a path no route matches. A path that names a route
+// but for a trailing slash, doubled slashes or dot segments ("/lists/",
+// "//lists", "/metadata//changes/ip/1.2.3.4") is
+// redirected to it as Gin would, but with a JSON body: 301 for GET and
+// HEAD, 308 (method and body kept) otherwise. Anything else is a 404.
+func (s *Server) noRoute(c *gin.Context) {
+	p := c.Request.URL.Path
+	m := c.Request.Method
+	if m == http.MethodHead {
+		m = http.MethodGet
+	}
+	if clean := path.Clean("/" + p); clean != p && s.isRoute(m, clean) {
+		loc := clean
+		if q := c.Request.URL.RawQuery; q != "" {
+			loc += "?" + q
+		}
+		code := http.StatusPermanentRedirect
+		if c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
+			code = http.StatusMovedPermanently
+		}
+		c.Header("Location", loc)
+		c.JSON(code, gin.H{"error": "moved to " + clean, "location": loc})
+		return
+	}
+	c.JSON(http.StatusNotFound, gin.H{"error": "no such endpoint: " + p})
+}
+
+// isRoute reports whether a route of method m matches the clean path p.
+func (s *Server) isRoute(m, p string) bool {
+	if s.routes[m+" "+p] {
+		return true
+	}
+	for _, pre := range s.catchAll[m] {
+		if len(p) > len(pre) && strings.HasPrefix(p, pre) {
+			return true
+		}
+	}
+	return false
 }
 
 // Handler returns the HTTP handler (for tests and embedding).

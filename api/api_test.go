@@ -37,7 +37,7 @@ type stack struct {
 	store *history.Store
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T, opts ...func(*api.Config)) *stack {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -67,6 +67,9 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	ac := api.Config{Addr: "127.0.0.1:0"}
+	for _, o := range opts {
+		o(&ac)
+	}
 	ac.Defaults()
 	srv := api.New(ac, api.Deps{History: proc, Live: state, SQL: engine, Checker: check.NewJob(store, proc, state, 0, log)}, log)
 	hs := httptest.NewServer(srv.Handler())

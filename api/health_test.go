@@ -16,7 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	pmodel "github.com/prometheus/common/model"
 
 	"github.com/netwarden/netwarden/api"
 	"github.com/netwarden/netwarden/ingest/scrape"
@@ -237,7 +237,7 @@ func TestMetricsArePrometheusCompatible(t *testing.T) {
 	if strings.Contains(string(body), "vmrange") {
 		t.Error("/metrics still has vmrange buckets")
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
+	p := expfmt.NewTextParser(pmodel.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatalf("prometheus text parser: %v", err)

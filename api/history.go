@@ -47,6 +47,10 @@ type ChangeItem struct {
 	BlacklistChange string `json:"blacklist_change"`
 	Blacklists      string `json:"blacklists"`
 	Resource        string `json:"resource,omitempty"`
+	// Inside marks, in a CIDR query, the change of a listed resource
+	// inside the range: then ip and resource name that resource and
+	// blacklists are the lists it is on itself after the change.
+	Inside bool `json:"inside,omitempty"`
 }
 
 func (s *Server) changes(kind resource.Kind, field string) gin.HandlerFunc {
@@ -76,6 +80,9 @@ func (s *Server) changes(kind resource.Kind, field string) gin.HandlerFunc {
 			return
 		}
 		all, err := s.history(r)
+		if err == nil {
+			all, err = s.withInside(r, all)
+		}
 		if err != nil {
 			s.fail(c, err)
 			return
@@ -92,7 +99,9 @@ func (s *Server) changes(kind resource.Kind, field string) gin.HandlerFunc {
 			if n++; n <= skip {
 				continue
 			}
-			setName(kind, r.String(), &it.IP, &it.Domain, &it.Email)
+			if !it.Inside {
+				setName(kind, r.String(), &it.IP, &it.Domain, &it.Email)
+			}
 			out = append(out, it)
 		}
 		c.JSON(http.StatusOK, gin.H{field: out})

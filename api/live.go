@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -24,6 +23,10 @@ func (s *Server) bad(kind resource.Kind) gin.HandlerFunc {
 		r, err := resource.Parse(kind, pathParam(c))
 		if err != nil {
 			s.fail(c, err)
+			return
+		}
+		if r.Kind == resource.IP && !r.Prefix.IsSingleIP() {
+			s.badRange(c, r)
 			return
 		}
 		lists := s.deps.Live.Lookup(r)
@@ -59,18 +62,11 @@ func (s *Server) badBatch(kind resource.Kind, field string) gin.HandlerFunc {
 				raw = append(raw, strings.Split(v, ",")...)
 			}
 		} else {
-			body := map[string][]string{}
-			dec := http.MaxBytesReader(c.Writer, c.Request.Body, 16<<20)
-			b, err := io.ReadAll(dec)
-			if err != nil {
-				s.fail(c, badRequest("read body: %v", err))
+			var err error
+			if raw, err = s.batchBody(c, field+"s"); err != nil {
+				s.fail(c, err)
 				return
 			}
-			if err := jsonUnmarshal(b, &body); err != nil {
-				s.fail(c, badRequest("body must be JSON {%q: [...]}: %v", field+"s", err))
-				return
-			}
-			raw = body[field+"s"]
 		}
 		if len(raw) == 0 {
 			s.fail(c, badRequest("no %s given (use ?%s=a,b or POST {%q: [...]})", field, field, field+"s"))
@@ -97,6 +93,25 @@ func (s *Server) badBatch(kind resource.Kind, field string) gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, gin.H{"response": out})
 	}
+}
+
+// batchBody reads a batch POST body {"<name>": ["...", ...]}.
+func (s *Server) batchBody(c *gin.Context, name string) ([]string, error) {
+	b, err := readBody(c, s.cfg.MaxBatchBytes, "http.max_batch_bytes")
+	if err != nil {
+		return nil, err
+	}
+	var body map[string][]string
+	shape := fmt.Sprintf(`{%q: [...]}`, name)
+	if err := decodeJSONBody(b, &body, shape); err != nil {
+		return nil, err
+	}
+	for k := range body {
+		if k != name {
+			return nil, badRequest("expected %s: unknown field %q", shape, k)
+		}
+	}
+	return body[name], nil
 }
 
 func (s *Server) lists(c *gin.Context) {

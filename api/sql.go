@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -28,9 +27,9 @@ func (s *Server) sql(c *gin.Context) {
 		s.fail(c, fmt.Errorf("sql %w", errUnavailable))
 		return
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxSQLBytes))
+	b, err := readBody(c, s.cfg.MaxSQLBytes, "http.max_sql_bytes")
 	if err != nil {
-		s.fail(c, badRequest("read query: %v", err))
+		s.fail(c, err)
 		return
 	}
 	q := string(b)
@@ -38,8 +37,8 @@ func (s *Server) sql(c *gin.Context) {
 		var body struct {
 			SQL string `json:"sql"`
 		}
-		if err := jsonUnmarshal(b, &body); err != nil {
-			s.fail(c, badRequest("body must be JSON {\"sql\": \"...\"} or the query as text: %v", err))
+		if err := decodeJSONBody(b, &body, `{"sql": "SELECT ..."} (or the query as text/plain)`); err != nil {
+			s.fail(c, err)
 			return
 		}
 		q = body.SQL

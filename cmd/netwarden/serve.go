@@ -36,7 +36,7 @@ func cmdServe(ctx context.Context, args []string) error {
 
 	brk, err := broker.Start(ctx, cfg.Kafka, log.With("component", "kafka"))
 	if err != nil {
-		return err
+		return portHint(err, "kafka.embedded.port")
 	}
 	defer brk.Close()
 
@@ -105,7 +105,7 @@ func cmdServe(ctx context.Context, args []string) error {
 
 	addr, err := srv.Listen()
 	if err != nil {
-		return err
+		return portHint(err, "http.addr")
 	}
 	log.Info("ready to serve", "http", "http://"+addr.String(), "kafka", brk.Seeds())
 

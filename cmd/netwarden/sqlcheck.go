@@ -40,6 +40,9 @@ func cmdSQL(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(files) == 0 {
+		return noHistory(cfg.History.Dir)
+	}
 	engine, err := query.New(cfg.Query)
 	if err != nil {
 		return err
@@ -111,6 +114,9 @@ func cmdCheck(ctx context.Context, args []string) error {
 	var res check.Result
 	if err := json.Unmarshal(body, &res); err != nil {
 		return fmt.Errorf("check: decode answer: %w", err)
+	}
+	if res.Changes == 0 && res.Resources == 0 {
+		return noHistory("the server at " + cfg.HTTP.Addr)
 	}
 	out, _ := json.MarshalIndent(res, "", "  ")
 	fmt.Println(string(out))

@@ -17,6 +17,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // Kind is the type of a list and of the resources on it.
@@ -202,6 +205,16 @@ func ParseIP(s string) (Resource, error) {
 // ParseDomain validates and normalises a domain name: lower case, no
 // trailing dot, labels of letters, digits, '-' and '_' (as real lists
 // carry), 1..63 bytes each, 253 bytes in all, at least two labels.
+//
+// Internationalised names are converted to their ASCII (punycode) form
+// with the IDNA2008 lookup rules of UTS #46, non-transitional ("bücher.de"
+// → "xn--bcher-kva.de", "BÜCHER.de" likewise, ideographic full stops are
+// dots); a name that IDNA rejects (a disallowed code point, a bad bidi
+// label, a label that does not survive the round trip) is an error. The
+// canonical form, the key and every answer carry the ASCII form, so the
+// Unicode and the punycode spelling of a name are the same resource.
+// ASCII input is not run through IDNA (lists carry '_' and other
+// lenient spellings that UTS #46 would reject).
 func ParseDomain(s string) (Resource, error) {
 	n, err := normDomain(s)
 	if err != nil {
@@ -212,6 +225,9 @@ func ParseDomain(s string) (Resource, error) {
 
 // ParseEmail parses an e-mail list entry or query: either an address
 // "local@domain" or a bare domain (an e-mail domain: every address at it).
+// The domain is normalised as by ParseDomain (internationalised domains
+// become punycode); the local part is lower-cased and kept as given
+// (UTF-8 local parts included).
 func ParseEmail(s string) (Resource, error) {
 	s = strings.TrimSpace(s)
 	at := strings.LastIndexByte(s, '@')
@@ -226,15 +242,19 @@ func ParseEmail(s string) (Resource, error) {
 	if local == "" || len(local) > 64 {
 		return Resource{}, fmt.Errorf("%w: %q has an empty or over-long local part", ErrInvalid, s)
 	}
-	for i := 0; i < len(local); i++ {
-		c := local[i]
-		if c <= ' ' || c >= 0x7f || c == '@' || c == '"' || c == ',' || c == '<' || c == '>' || c == '\\' {
+	if !utf8.ValidString(local) {
+		return Resource{}, fmt.Errorf("%w: %q is not valid UTF-8", ErrInvalid, s)
+	}
+	for _, c := range local {
+		// Non-ASCII local parts (RFC 6531) are kept as UTF-8: they have no
+		// ASCII form, unlike the domain.
+		if c <= ' ' || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == '@' || c == '"' || c == ',' || c == '<' || c == '>' || c == '\\' {
 			return Resource{}, fmt.Errorf("%w: %q has a bad character in its local part", ErrInvalid, s)
 		}
 	}
 	n, err := normDomain(dom)
 	if err != nil {
-		return Resource{}, fmt.Errorf("%w: e-mail %q: bad domain", ErrInvalid, s)
+		return Resource{}, fmt.Errorf("%w: e-mail %q: bad domain: %s", ErrInvalid, s, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 	}
 	return Resource{Kind: Email, Name: strings.ToLower(local) + "@" + n}, nil
 }
@@ -252,8 +272,41 @@ func Parse(k Kind, s string) (Resource, error) {
 	return Resource{}, fmt.Errorf("%w: kind %v", ErrInvalid, k)
 }
 
+// idnaProfile converts internationalised names: UTS #46 lookup mapping
+// (case folding, width and dot mapping, NFC), non-transitional, with the
+// bidi rule and label validation, but without the STD3 ASCII rule so that
+// the ASCII checks of normDomain (which allow '_') decide on ASCII bytes.
+var idnaProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.BidiRule(), idna.StrictDomainName(false), idna.VerifyDNSLength(true))
+
+// errIDNA wraps IDNA failures; its text is the whole message.
+type errIDNA struct {
+	name string
+	err  error
+}
+
+func (e errIDNA) Error() string {
+	return fmt.Sprintf("%q is not a valid internationalised domain name: %v", e.name, e.err)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 func normDomain(s string) (string, error) {
-	s = strings.TrimSuffix(strings.TrimSpace(s), ".")
+	s = strings.TrimSpace(s)
+	if !isASCII(s) {
+		a, err := idnaProfile.ToASCII(s)
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", ErrInvalid, errIDNA{s, err})
+		}
+		s = a
+	}
+	s = strings.TrimSuffix(s, ".")
 	if s == "" || len(s) > 253 {
 		return "", fmt.Errorf("%w: %q is not a domain name", ErrInvalid, s)
 	}

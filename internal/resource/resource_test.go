@@ -37,6 +37,24 @@ func TestParse(t *testing.T) {
 		{Email, "@example.com", ""},
 		{Email, "a b@example.com", ""},
 		{Email, "a@b", ""},
+		// IDNA: Unicode names become punycode (UTS #46 lookup, non-transitional).
+		{Domain, "bücher.de", "xn--bcher-kva.de"},
+		{Domain, "BÜCHER.DE", "xn--bcher-kva.de"},
+		{Domain, "www.bücher.de.", "www.xn--bcher-kva.de"},
+		{Domain, "bücher。de", "xn--bcher-kva.de"}, // ideographic full stop
+		{Domain, "faß.de", "xn--fa-hia.de"},       // non-transitional: ß stays
+		{Domain, "例え.テスト", "xn--r8jz45g.xn--zckzah"},
+		{Domain, "xn--bcher-kva.de", "xn--bcher-kva.de"},
+		{Domain, "-bücher.de", ""},        // leading hyphen
+		{Domain, "a\u200db\u00fc.de", ""}, // zero-width joiner out of context
+		{Domain, "aא\u00fc.de", ""},       // bidi rule: LTR and RTL in one label
+		{Domain, "bücher", ""},            // one label
+		{Domain, "bü cher.de", ""},
+		{Email, "Jörg@Bücher.de", "jörg@xn--bcher-kva.de"},
+		{Email, "info@bücher.de", "info@xn--bcher-kva.de"},
+		{Email, "bücher.de", "xn--bcher-kva.de"},
+		{Email, "a\x80b@example.com", ""},   // not UTF-8
+		{Email, "a\u0085b@example.com", ""}, // C1 control
 	}
 	for _, tt := range tests {
 		r, err := Parse(tt.kind, tt.in)
