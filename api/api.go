@@ -31,6 +31,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/netwarden/netwarden/ingest/scrape"
+	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/change"
 	"github.com/netwarden/netwarden/internal/resource"
 	"github.com/netwarden/netwarden/query"
@@ -74,6 +75,10 @@ type Deps struct {
 	Ready func() bool
 	// Status adds details to /healthz (e.g. lag, pending, scrape idle).
 	Status func(ctx context.Context) map[string]any
+	// Accounts authenticates API keys and counts their hits
+	// (account.Store); nil means no accounts: keys are refused and the
+	// /v1 routes answer 503.
+	Accounts Accounts
 }
 
 // Config configures the HTTP server.
@@ -89,6 +94,8 @@ type Config struct {
 	// (/metadata/changes/ip/{cidr}) may gather, and how deep /badip/{cidr}
 	// may page; a broader query is answered 422.
 	MaxRangeRows int `yaml:"max_range_rows"`
+	// Auth is the top-level `auth` section, set by the caller.
+	Auth AuthConfig `yaml:"-"`
 }
 
 // Defaults fills zero fields.
@@ -166,31 +173,30 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 		c.JSON(http.StatusMethodNotAllowed, gin.H{"error": "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
 	})
 
-	h.GET("/metadata/changes/ip/*res", s.changes(resource.IP, "changes_ip"))
-	h.GET("/metadata/changes/domain/*res", s.changes(resource.Domain, "changes_domain"))
-	h.GET("/metadata/changes/email/*res", s.changes(resource.Email, "changes_email"))
-	h.GET("/badip/*res", s.bad(resource.IP))
-	h.GET("/baddomain/*res", s.bad(resource.Domain))
-	h.GET("/bademail/*res", s.bad(resource.Email))
-	h.GET("/badip_batch", s.badBatch(resource.IP, "ip"))
-	h.POST("/badip_batch", s.badBatch(resource.IP, "ip"))
-	h.GET("/baddomain_batch", s.badBatch(resource.Domain, "domain"))
-	h.POST("/baddomain_batch", s.badBatch(resource.Domain, "domain"))
-	h.GET("/bademail_batch", s.badBatch(resource.Email, "email"))
-	h.POST("/bademail_batch", s.badBatch(resource.Email, "email"))
-	h.GET("/lists", s.lists)
-	h.POST("/sql", s.sql)
-	h.POST("/admin/check", s.check)
-	h.GET("/metrics", serveMetrics)
-	h.GET("/healthz", s.healthz)
-	h.GET("/readyz", s.readyz)
-	// Load balancers probe with HEAD: every GET route answers it (net/http
-	// sends the headers and drops the body).
-	for _, r := range h.Routes() {
-		if r.Method == http.MethodGet {
-			h.HEAD(r.Path, r.HandlerFunc)
-		}
-	}
+	// Who may call what (auth.go): the data routes take an optional key
+	// (required with auth.required), SQL needs the sql scope, /admin the
+	// admin scope, and the account routes (/v1/...) always a key.
+	data := h.Group("", s.authn(account.ScopeRead, keyOptional))
+	get(data, "/metadata/changes/ip/*res", s.changes(resource.IP, "changes_ip"))
+	get(data, "/metadata/changes/domain/*res", s.changes(resource.Domain, "changes_domain"))
+	get(data, "/metadata/changes/email/*res", s.changes(resource.Email, "changes_email"))
+	get(data, "/badip/*res", s.bad(resource.IP))
+	get(data, "/baddomain/*res", s.bad(resource.Domain))
+	get(data, "/bademail/*res", s.bad(resource.Email))
+	get(data, "/badip_batch", s.badBatch(resource.IP, "ip"))
+	data.POST("/badip_batch", s.badBatch(resource.IP, "ip"))
+	get(data, "/baddomain_batch", s.badBatch(resource.Domain, "domain"))
+	data.POST("/baddomain_batch", s.badBatch(resource.Domain, "domain"))
+	get(data, "/bademail_batch", s.badBatch(resource.Email, "email"))
+	data.POST("/bademail_batch", s.badBatch(resource.Email, "email"))
+	get(data, "/lists", s.lists)
+	h.POST("/sql", s.authn(account.ScopeSQL, keyOptional), s.sql)
+	h.POST("/admin/check", s.authn(account.ScopeAdmin, keyOptional), s.check)
+	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
+	get(v1, "/account", s.account)
+	get(h, "/metrics", serveMetrics)
+	get(h, "/healthz", s.healthz)
+	get(h, "/readyz", s.readyz)
 	s.routes, s.catchAll = map[string]bool{}, map[string][]string{}
 	for _, r := range h.Routes() {
 		if pre, _, ok := strings.Cut(r.Path, "*"); ok {
@@ -240,6 +246,14 @@ func (s *Server) isRoute(m, p string) bool {
 		}
 	}
 	return false
+}
+
+// get registers a GET route and the same handlers for HEAD: load
+// balancers probe with HEAD (net/http sends the headers and drops the
+// body).
+func get(r gin.IRoutes, path string, hs ...gin.HandlerFunc) {
+	r.GET(path, hs...)
+	r.HEAD(path, hs...)
 }
 
 // Handler returns the HTTP handler (for tests and embedding).

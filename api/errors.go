@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/resource"
 	"github.com/netwarden/netwarden/query"
 )
@@ -48,6 +49,18 @@ func statusOf(err error) int {
 		return http.StatusRequestTimeout
 	case errors.Is(err, errUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, errNoKey), errors.Is(err, account.ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, account.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, account.ErrQuota):
+		return http.StatusTooManyRequests
+	case errors.Is(err, account.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, account.ErrExists):
+		return http.StatusConflict
+	case errors.Is(err, account.ErrInvalid):
+		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
 }

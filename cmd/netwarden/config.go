@@ -14,6 +14,7 @@ import (
 
 	"github.com/netwarden/netwarden/api"
 	"github.com/netwarden/netwarden/ingest/scrape"
+	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/broker"
 	"github.com/netwarden/netwarden/query"
 	"github.com/netwarden/netwarden/stream/history"
@@ -32,6 +33,8 @@ type Config struct {
 	Scrape    scrape.Config       `yaml:"scrape"`
 	Feeds     []scrape.FeedConfig `yaml:"feeds"`
 	Check     CheckConfig         `yaml:"check"`
+	Auth      api.AuthConfig      `yaml:"auth"`
+	Account   account.Config      `yaml:"account"`
 }
 
 // DataConfig says where state lives.
@@ -71,6 +74,9 @@ func loadConfig(path string) (Config, error) {
 			if src != "" && !strings.Contains(src, "://") && !filepath.IsAbs(src) {
 				c.Feeds[i].Source = filepath.Join(base, src)
 			}
+		}
+		if c.Account.Path != "" && !filepath.IsAbs(c.Account.Path) {
+			c.Account.Path = filepath.Join(base, c.Account.Path)
 		}
 		if c.Data.Dir != "" && !filepath.IsAbs(c.Data.Dir) {
 			c.Data.Dir = filepath.Join(base, c.Data.Dir)
@@ -141,6 +147,11 @@ func (c *Config) defaults() {
 	}
 	c.Kafka.Defaults()
 	c.HTTP.Defaults()
+	c.HTTP.Auth = c.Auth
+	if c.Account.Path == "" {
+		c.Account.Path = filepath.Join(c.Data.Dir, "state", "netwarden.db")
+	}
+	c.Account.Defaults()
 	c.Processor.Defaults()
 	if c.History.Dir == "" {
 		c.History.Dir = filepath.Join(c.Data.Dir, "history")
@@ -171,7 +182,7 @@ func (c Config) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q (want text or json)", c.Log.Format))
 	}
-	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate())
+	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

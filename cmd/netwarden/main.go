@@ -3,6 +3,7 @@
 //	netwarden serve [--config netwarden.yaml] [--kafka.brokers a:9092] [--data.dir d] [--http.addr :8080]
 //	netwarden sql [--data.dir d] "SELECT ..."
 //	netwarden check [--http.addr localhost:8080]
+//	netwarden account create|list|plan|key|revoke ...
 //	netwarden version
 //
 // main is thin: flags → config → wiring → run.
@@ -48,6 +49,7 @@ commands:
   serve     run the pipeline: embedded (or external) Kafka, scrapers, processors, history, HTTP API
   sql       run a read-only SQL query over history:  netwarden sql "SELECT list, count(*) FROM changes GROUP BY 1"
   check     run the consistency check on a running server
+  account   manage accounts and API keys: create, list, plan, key, revoke
   version   print the version
 
 run 'netwarden <command> -h' for its flags`
@@ -66,6 +68,8 @@ func run(args []string) error {
 		return cmdSQL(ctx, args[1:])
 	case "check":
 		return cmdCheck(ctx, args[1:])
+	case "account":
+		return cmdAccount(ctx, args[1:])
 	case "version":
 		fmt.Println("netwarden", version)
 		return nil

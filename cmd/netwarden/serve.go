@@ -11,6 +11,7 @@ import (
 
 	"github.com/netwarden/netwarden/api"
 	"github.com/netwarden/netwarden/ingest/scrape"
+	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/broker"
 	"github.com/netwarden/netwarden/internal/lifecycle"
 	"github.com/netwarden/netwarden/query"
@@ -46,6 +47,12 @@ func cmdServe(ctx context.Context, args []string) error {
 	}
 	defer store.Close()
 
+	accounts, err := account.Open(cfg.Account)
+	if err != nil {
+		return err
+	}
+	defer accounts.Close()
+
 	state := live.New()
 	proc := processor.New(cfg.Processor, brk, store, state, log.With("component", "processor"))
 
@@ -75,11 +82,12 @@ func cmdServe(ctx context.Context, args []string) error {
 	checker := check.NewJob(store, proc, state, cfg.Check.Every, log.With("component", "check"))
 
 	srv := api.New(cfg.HTTP, api.Deps{
-		History: proc,
-		Live:    state,
-		Lists:   scraper,
-		SQL:     engine,
-		Checker: checker,
+		History:  proc,
+		Live:     state,
+		Lists:    scraper,
+		SQL:      engine,
+		Checker:  checker,
+		Accounts: accounts,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():
@@ -112,9 +120,11 @@ func cmdServe(ctx context.Context, args []string) error {
 	// Started in this order, stopped in reverse: HTTP first, then the
 	// scrapers (producers), the check job, the SQL file sync, the
 	// processor (final flush to history, then offset commit), the history
-	// store (compaction), and the broker last.
+	// store (compaction), the account store (last flush of API hit
+	// counts) and the broker last.
 	return lifecycle.Run(ctx, log, 2*time.Minute,
 		lifecycle.Component{Name: "kafka", Run: brk.Run},
+		lifecycle.Component{Name: "accounts", Run: accounts.Run},
 		lifecycle.Component{Name: "history", Run: store.Run},
 		lifecycle.Component{Name: "processor", Run: proc.Run},
 		lifecycle.Component{Name: "sql-files", Run: func(ctx context.Context) error { return syncFiles(ctx, store, engine, log) }},
