@@ -50,6 +50,33 @@ var deniedFunctions = map[string]string{
 	"disable_peg_parser":          "changes engine state",
 	"checkpoint":                  "changes engine state",
 	"force_checkpoint":            "changes engine state",
+	"json_serialize_plan":         "plans SQL given as a string",
+	"json_serialize_sql":          "parses SQL given as a string",
+	"current_setting":             "reveals the engine configuration",
+	"getvariable":                 "reads engine state",
+	"nextval":                     "changes engine state",
+	"currval":                     "reads engine state",
+	"setseed":                     "changes engine state",
+	"current_query":               "echoes the query",
+	"pg_sleep":                    "only waits",
+	"sleep_ms":                    "only waits",
+	"read_parquet":                "reads files; use the changes view",
+	"parquet_scan":                "reads files; use the changes view",
+	"read_csv":                    "reads files",
+	"read_csv_auto":               "reads files",
+	"read_json":                   "reads files",
+	"read_json_auto":              "reads files",
+	"read_text":                   "reads files",
+	"read_blob":                   "reads files",
+	"glob":                        "lists files",
+}
+
+func makeSet(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }
 
 func rejectf(format string, args ...any) error {
@@ -110,7 +137,7 @@ func checkParsed(ctx context.Context, c *duckdb.Conn, sqlText string) error {
 			// json_serialize_sql only serializes SELECT statements.
 			return rejectf("only a single SELECT statement is allowed; got %s", describeStatement(sqlText))
 		}
-		return rejectf("%s", parsed.ErrorMessage)
+		return rejectf("%s", shortMsg(parsed.ErrorMessage))
 	}
 	switch n := len(parsed.Statements); {
 	case n == 0:
@@ -127,19 +154,27 @@ func checkParsed(ctx context.Context, c *duckdb.Conn, sqlText string) error {
 	return checkFunctions(tree)
 }
 
-// checkFunctions walks a serialized statement and rejects calls of denied
-// functions. Every function call (scalar, aggregate, window, table function,
-// method syntax) is serialized with a "function_name" key.
+// checkFunctions walks a serialized statement and rejects calls of functions
+// that are not in allowedFunctions, and table references that name a file
+// (DuckDB's replacement scans turn FROM '/path/x.csv' into read_csv). Every
+// function call (scalar, aggregate, window, table function, operator, method
+// syntax) is serialized with a "function_name" key; a base table reference
+// with "table_name".
 func checkFunctions(node any) error {
 	switch n := node.(type) {
 	case map[string]any:
 		for k, v := range n {
-			if k == "function_name" {
-				if name, ok := v.(string); ok {
-					if why, denied := deniedFunctions[strings.ToLower(name)]; denied {
-						return rejectf("function %s is not allowed (%s)", strings.ToLower(name), why)
-					}
+			switch name, _ := v.(string); {
+			case k == "function_name" && name != "":
+				name = strings.ToLower(name)
+				if why, denied := deniedFunctions[name]; denied {
+					return rejectf("function %s is not allowed (%s)", short(name), why)
 				}
+				if !allowedFunctions[name] {
+					return rejectf("function %s is not allowed (not on the allow-list)", short(name))
+				}
+			case k == "table_name" && strings.ContainsAny(name, "/\\.:"):
+				return rejectf("table %q is not allowed: files can only be read through the changes view", short(name))
 			}
 			if err := checkFunctions(v); err != nil {
 				return err
@@ -153,6 +188,36 @@ func checkFunctions(node any) error {
 		}
 	}
 	return nil
+}
+
+// shortLen bounds how much user input an error message echoes.
+const shortLen = 80
+
+// short returns at most shortLen bytes of s (at a rune boundary), marked
+// with "..." when cut.
+func short(s string) string {
+	if len(s) <= shortLen {
+		return s
+	}
+	i := shortLen
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
+}
+
+// shortMsg bounds a DuckDB error message (which may quote the query, e.g.
+// "LINE 1: SELECT ..."): every line is cut to a short prefix and at most
+// four lines are kept.
+func shortMsg(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	if len(lines) > 4 {
+		lines = append(lines[:4], "...")
+	}
+	for i, l := range lines {
+		lines[i] = short(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // stmtTypeNames names the statement types for error messages.
@@ -283,7 +348,7 @@ func classify(ctx context.Context, stage string, err error) error {
 	if !errors.As(err, &de) {
 		return fmt.Errorf("%s: %w", stage, err)
 	}
-	msg := strings.TrimSpace(de.Msg)
+	msg := shortMsg(de.Msg)
 	switch de.Type {
 	case duckdb.ErrorTypePermission:
 		return rejectf("only the history files may be read (%s)", msg)

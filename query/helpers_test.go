@@ -124,3 +124,39 @@ func columnNames(cols []Column) string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// adminQuery runs q on the engine's admin connection, bypassing the
+// statement checks: tests of the DuckDB settings layer underneath them.
+func adminQuery(t *testing.T, e *Engine, q string) ([][]any, error) {
+	t.Helper()
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	rows, err := e.admin.QueryContext(context.Background(), q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out [][]any
+	for rows.Next() {
+		row := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range row {
+			ptrs[i] = &row[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}
+
+func mustAdmin(t *testing.T, e *Engine, q string) [][]any {
+	t.Helper()
+	rows, err := adminQuery(t, e, q)
+	if err != nil {
+		t.Fatalf("admin %q: %v", q, err)
+	}
+	return rows
+}

@@ -121,12 +121,12 @@ func TestForbiddenStatements(t *testing.T) {
 	if fmt.Sprint(rs.Rows) != "[[keep]]" {
 		t.Errorf("lists = %v", rs.Rows)
 	}
-	rs = mustRun(t, e, `SELECT current_setting('lock_configuration'), current_setting('enable_external_access'), CAST(current_setting('enable_logging') AS BOOLEAN), current_setting('threads')`)
-	if got := fmt.Sprint(rs.Rows); got != "[[true false false 2]]" {
+	rows := mustAdmin(t, e, `SELECT current_setting('lock_configuration'), current_setting('enable_external_access'), CAST(current_setting('enable_logging') AS BOOLEAN), current_setting('threads')`)
+	if got := fmt.Sprint(rows); got != "[[true false false 2]]" {
 		t.Errorf("settings after attempts = %s", got)
 	}
-	rs = mustRun(t, e, `SELECT count(*) FROM duckdb_databases() WHERE NOT internal`)
-	if got := fmt.Sprint(rs.Rows); got != "[[1]]" {
+	rows = mustAdmin(t, e, `SELECT count(*) FROM duckdb_databases() WHERE NOT internal`)
+	if got := fmt.Sprint(rows); got != "[[1]]" {
 		t.Errorf("attached databases = %s", got)
 	}
 }
@@ -150,8 +150,6 @@ func TestAllowedSelectForms(t *testing.T) {
 		`SELECT count(*) FROM (DESCRIBE changes)`:                                                   "[[5]]",
 		`SELECT 'it''s', 'query(1)'`:                                                                "[[it's query(1)]]",
 		`SELECT 1 AS a, 2 AS a`:                                                                     "[[1 2]]",
-		// Reading history files directly is allowed: they are below HistoryDir.
-		`SELECT count(*) FROM read_parquet('` + f.hist + `/changes/month=2025-05/*.parquet')`: "[[6]]",
 	} {
 		rs, err := e.Run(context.Background(), q)
 		if err != nil {
@@ -168,10 +166,14 @@ func TestAllowedSelectForms(t *testing.T) {
 	}
 }
 
+// TestFileAccessOutsideHistoryDir checks both layers: the function
+// allow-list rejects every file function and file-name table, and DuckDB's
+// own settings (enable_external_access=false, allowed_directories) refuse
+// the same reads when the checks are bypassed.
 func TestFileAccessOutsideHistoryDir(t *testing.T) {
 	f := newFixture(t)
 	e := newEngine(t, f, nil)
-	const reason = "only the history files may be read"
+	const reason = "is not allowed"
 	for _, q := range []string{
 		`SELECT * FROM read_csv('/etc/passwd')`,
 		`SELECT * FROM read_text('/etc/hostname')`,
@@ -185,13 +187,19 @@ func TestFileAccessOutsideHistoryDir(t *testing.T) {
 		`SELECT * FROM glob('/*')`,
 		`SELECT * FROM glob('` + f.root + `/**')`,
 		`SELECT * FROM read_duckdb('/tmp/x.duckdb')`,
+		`SELECT * FROM read_csv('` + f.hist + `2/x.csv')`,
 	} {
 		expectRejected(t, e, q, reason)
+		_, err := adminQuery(t, e, q)
+		var de *duckdb.Error
+		if !errors.As(err, &de) || (de.Type != duckdb.ErrorTypePermission && !strings.Contains(de.Msg, "Permission")) {
+			t.Errorf("unchecked %q: err = %v, want a DuckDB permission error", q, err)
+		}
 	}
-	// Replacement scans of unknown file types resolve to no table at all.
-	expectRejected(t, e, `SELECT * FROM '/etc/passwd'`)
-	// A sibling directory whose name extends HistoryDir's is outside too.
-	expectRejected(t, e, `SELECT * FROM read_csv('`+f.hist+`2/x.csv')`, reason)
+	// History files too are only read through the view.
+	expectRejected(t, e, `SELECT count(*) FROM read_parquet('`+f.hist+`/changes/month=2025-05/*.parquet')`, reason)
+	expectRejected(t, e, `SELECT count(*) FROM '`+f.fileA+`'`, reason)
+	expectRejected(t, e, `SELECT * FROM '/etc/passwd'`, reason)
 	// Remote access is not available at all (no httpfs).
 	expectRejected(t, e, `SELECT * FROM read_parquet('https://example.com/x.parquet')`)
 	expectRejected(t, e, `SELECT * FROM read_parquet('s3://bucket/x.parquet')`)
@@ -251,12 +259,10 @@ func TestStatementTypeCheck(t *testing.T) {
 			t.Errorf("%q: err = %v, want ErrRejected mentioning %q", q, err, want)
 		}
 	}
-	rs := mustRun(t, e, `SELECT count(*) FROM duckdb_tables() WHERE table_name = 't2'`)
-	if fmt.Sprint(rs.Rows) != "[[0]]" {
+	if rows := mustAdmin(t, e, `SELECT count(*) FROM duckdb_tables() WHERE table_name = 't2'`); fmt.Sprint(rows) != "[[0]]" {
 		t.Error("prepared CREATE TABLE was executed")
 	}
-	rs = mustRun(t, e, `SELECT count(*) FROM lists`)
-	if fmt.Sprint(rs.Rows) != "[[0]]" {
+	if rs := mustRun(t, e, `SELECT count(*) FROM lists`); fmt.Sprint(rs.Rows) != "[[0]]" {
 		t.Error("prepared INSERT was executed")
 	}
 }
