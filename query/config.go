@@ -20,10 +20,10 @@ const (
 	DefaultMaxConcurrent = 4
 	DefaultMaxBytes      = 64 << 20
 	// DefaultWorkerOverhead is added to MemoryLimit for a worker's address
-	// space limit when WorkerMemory is not set: the Go runtime, DuckDB's
-	// code, thread stacks and allocator reservations (measured idle VmPeak of
-	// a worker is well below it).
-	DefaultWorkerOverhead = 1 << 30
+	// space limit when WorkerMemory is not set. An idle worker maps about
+	// 1.2 GiB of address space (Go runtime and allocator reservations, thread
+	// stacks; its RSS is ~45 MiB), all of which counts against RLIMIT_AS.
+	DefaultWorkerOverhead = 2 << 30
 )
 
 // Config configures an Engine. Zero values are replaced by Defaults.
@@ -58,7 +58,7 @@ type Config struct {
 	// cleanly before it and the result is flagged truncated.
 	MaxBytes int64
 	// WorkerMemory is the address space limit (RLIMIT_AS) of a worker
-	// process, a size like "2GB"; empty means MemoryLimit plus 1 GiB. A
+	// process, a size like "3GB"; empty means MemoryLimit plus 2 GiB. A
 	// worker that exceeds it dies and its query fails with ErrResourceLimit.
 	WorkerMemory string
 }

@@ -362,7 +362,8 @@ func classify(ctx context.Context, stage string, err error) error {
 		duckdb.ErrorTypeInvalidConfiguration:
 		return rejectf("%s", msg)
 	case duckdb.ErrorTypeOutOfMemory:
-		return fmt.Errorf("%w: %s", ErrResourceLimit, msg)
+		first, _, _ := strings.Cut(msg, "\n")
+		return fmt.Errorf("%w: %s", ErrResourceLimit, first)
 	}
 	return fmt.Errorf("%s: %w", stage, err)
 }

@@ -136,7 +136,9 @@ func (p *Pool) start(ctx context.Context, s *slot) error {
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
-	cmd.Env = append(cmd.Env, WorkerEnv+"="+string(env))
+	// Two glibc malloc arenas instead of eight per core: each reserves
+	// 64 MiB of address space, which counts against RLIMIT_AS.
+	cmd.Env = append(cmd.Env, WorkerEnv+"="+string(env), "MALLOC_ARENA_MAX=2")
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
 	}
@@ -172,7 +174,7 @@ func (p *Pool) start(ctx context.Context, s *slot) error {
 	var hello workerHello
 	_ = json.Unmarshal(payload, &hello)
 	if !p.warned.Swap(true) {
-		p.log.Info("sql worker started", "pid", hello.PID, "sandbox", hello.Sandbox, "limit", hello.Limit)
+		p.log.Debug("sql worker started", "pid", hello.PID, "sandbox", hello.Sandbox, "limit", hello.Limit)
 		if len(hello.Sandbox) < 8 || hello.Sandbox[:8] != "landlock" {
 			p.log.Warn("sql workers run without a file-system sandbox; only DuckDB's own settings keep them from writing files", "reason", hello.Sandbox)
 		}

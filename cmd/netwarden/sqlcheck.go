@@ -40,7 +40,8 @@ func cmdSQL(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	engine, err := query.New(cfg.Query)
+	cfg.Query.MaxConcurrent = 1
+	engine, err := newSQLPool(cfg.Query, newLogger(cfg.Log))
 	if err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ func cmdSQL(ctx context.Context, args []string) error {
 		return err
 	}
 	if res.Truncated {
-		fmt.Fprintf(os.Stderr, "netwarden: result truncated at %d rows\n", res.Rows)
+		fmt.Fprintf(os.Stderr, "netwarden: result truncated at %d rows (max_rows %d, max_bytes %d)\n", res.Rows, cfg.Query.MaxRows, cfg.Query.MaxBytes)
 	}
 	return nil
 }
