@@ -38,7 +38,7 @@ const fixtureRowsB = `
 	('2025-06-03 00:00:00+00', 'add', 'ip',     'spam',      '9.9.9.9'),
 	('2025-06-04 00:00:00+00', 'rem', 'email',  'spam',      'bad@example.com')`
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	root := t.TempDir()
 	f := &fixture{

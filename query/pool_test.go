@@ -19,6 +19,10 @@ import (
 // as `netwarden sql-worker`): a Pool started by a test runs os.Args[0]
 // with WorkerEnv set.
 func TestMain(m *testing.M) {
+	if os.Getenv(sandboxProbeEnv) != "" {
+		runSandboxProbe()
+		os.Exit(0)
+	}
 	if IsWorkerProcess() {
 		if err := WorkerMain(os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -309,14 +309,23 @@ func sandboxAndExec(wc workerConfig) error {
 	return fmt.Errorf("sql worker: re-exec %s: %w", exe, err)
 }
 
+// landlockABI returns the kernel's Landlock ABI version.
+func landlockABI() (uintptr, error) {
+	abi, _, errno := syscall.Syscall(sysLandlockCreateRuleset, 0, 0, landlockCreateRulesetVersion)
+	if errno != 0 {
+		return 0, fmt.Errorf("landlock unavailable: %w", errno)
+	}
+	return abi, nil
+}
+
 // landlockWritesOnly restricts the calling thread (and what it executes) so
 // that no file or directory can be created, written, truncated, renamed or
 // removed anywhere except below tempDir (if not empty). Reads are left to
 // DuckDB's allowed_directories.
 func landlockWritesOnly(tempDir string) (string, error) {
-	abi, _, errno := syscall.Syscall(sysLandlockCreateRuleset, 0, 0, landlockCreateRulesetVersion)
-	if errno != 0 {
-		return "", fmt.Errorf("landlock unavailable: %w", errno)
+	abi, err := landlockABI()
+	if err != nil {
+		return "", err
 	}
 	handled := uint64(llWriteFile | llRemoveDir | llRemoveFile | llMakeChar | llMakeDir | llMakeReg |
 		llMakeSock | llMakeFifo | llMakeBlock | llMakeSym)
