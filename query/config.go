@@ -31,36 +31,36 @@ type Config struct {
 	// HistoryDir is the only directory DuckDB may read (allowed_directories).
 	// Every file passed to SetFiles must be inside it. Relative paths are made
 	// absolute by New.
-	HistoryDir string
+	HistoryDir string `yaml:"history_dir"`
 	// MemoryLimit is DuckDB's memory_limit (e.g. "512MB", "2GiB").
-	MemoryLimit string
+	MemoryLimit string `yaml:"memory_limit"`
 	// Threads is DuckDB's worker thread count (shared by all queries).
-	Threads int
+	Threads int `yaml:"threads"`
 	// Timeout bounds every query (validation, planning and execution).
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 	// MaxRows is the maximum number of rows returned by a query; a query that
 	// would return more is cut off and flagged as truncated.
-	MaxRows int
+	MaxRows int `yaml:"max_rows"`
 	// TempDir is DuckDB's spill directory. It should live inside the data
 	// directory; it is created if missing. Empty disables spilling to disk
 	// (large sorts/joins then fail with ErrResourceLimit instead).
 	// DuckDB implicitly allows reads below TempDir too, so put nothing but
 	// spill files there.
-	TempDir string
+	TempDir string `yaml:"temp_dir"`
 	// MaxTempSize is DuckDB's max_temp_directory_size (only relevant with a
 	// TempDir).
-	MaxTempSize string
+	MaxTempSize string `yaml:"max_temp_size"`
 	// MaxConcurrent is the maximum number of queries that run at once (the
 	// size of the connection pool). Further queries wait for a free
 	// connection; the wait counts against Timeout.
-	MaxConcurrent int
+	MaxConcurrent int `yaml:"max_concurrent"`
 	// MaxBytes caps the encoded size of a result (Pool.Query): the body ends
 	// cleanly before it and the result is flagged truncated.
-	MaxBytes int64
+	MaxBytes int64 `yaml:"max_bytes"`
 	// WorkerMemory is the address space limit (RLIMIT_AS) of a worker
 	// process, a size like "3GB"; empty means MemoryLimit plus 2 GiB. A
 	// worker that exceeds it dies and its query fails with ErrResourceLimit.
-	WorkerMemory string
+	WorkerMemory string `yaml:"worker_memory"`
 }
 
 // Defaults fills zero fields with their default values.

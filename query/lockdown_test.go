@@ -266,3 +266,51 @@ func TestStatementTypeCheck(t *testing.T) {
 		t.Error("prepared INSERT was executed")
 	}
 }
+
+// TestAllowList checks that every allowed name exists in this DuckDB (a
+// rename would silently drop a function) and that everyday queries only
+// need allowed functions and operators.
+func TestAllowList(t *testing.T) {
+	f := newFixture(t)
+	e := newEngine(t, f, nil)
+	if err := e.SetFiles([]string{f.fileA, f.fileB}); err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, r := range mustAdmin(t, e, `SELECT DISTINCT function_name FROM duckdb_functions()`) {
+		known[r[0].(string)] = true
+	}
+	for name := range allowedFunctions {
+		if !known[name] {
+			t.Errorf("allowed function %q does not exist", name)
+		}
+	}
+	for name := range deniedFunctions {
+		if allowedFunctions[name] {
+			t.Errorf("%q is both allowed and denied", name)
+		}
+	}
+	for _, q := range []string{
+		`SELECT date_trunc('day', ts) AS d, count(*) FROM changes GROUP BY ALL ORDER BY d`,
+		`SELECT * FROM changes WHERE resource LIKE '%example%' OR resource ILIKE 'X%' OR resource SIMILAR TO 'a.*' OR resource GLOB '1.*'`,
+		`SUMMARIZE changes`,
+		`DESCRIBE changes`,
+		`SELECT list_sort([3, 1]), [1, 2][1], [1, 2, 3][1:2], {'a': 1}.a, 'a' || 'b', 10 // 3, 2 ** 3, 7 % 2, -(1), ~1, 1 << 2`,
+		`SELECT CAST(ts AS DATE), ts::VARCHAR, extract(year FROM ts), epoch_us(ts), ts AT TIME ZONE 'UTC', ts + INTERVAL 1 DAY FROM changes`,
+		`SELECT CASE WHEN op = 'add' THEN 1 ELSE 0 END, coalesce(NULL, 1), nullif(1, 1), 1 IS DISTINCT FROM 2, 2 BETWEEN 1 AND 3, 1 IN (1, 2) FROM changes`,
+		`SELECT COLUMNS(*) FROM changes`,
+		`SELECT list, row_number() OVER (PARTITION BY list ORDER BY ts), lag(ts) OVER w FROM changes WINDOW w AS (ORDER BY ts) QUALIFY row_number() OVER (PARTITION BY list ORDER BY ts) < 3`,
+		`SELECT list_transform([1, 2], x -> x + 1), list_filter([1, 2], lambda x: x > 1)`,
+		`SELECT * FROM unnest([1, 2]), range(2), generate_series(1, 2)`,
+		`SELECT count(DISTINCT list), approx_count_distinct(resource), string_agg(DISTINCT kind, ','), min(ts), max(ts), arg_max(resource, ts), list(op) FROM changes`,
+		`SELECT DISTINCT ON (list) list, ts FROM changes ORDER BY list, ts DESC`,
+		`SELECT regexp_matches(resource, '^1\.'), regexp_extract(resource, '(\d+)', 1), split_part(resource, '.', 1), strftime(ts, '%Y-%m'), now() > ts FROM changes`,
+		`SELECT * FROM changes USING SAMPLE 50%`,
+		`SELECT resource FROM changes EXCEPT SELECT resource FROM changes WHERE op = 'rem'`,
+		`SELECT l.name, count(c.resource) FROM lists l LEFT JOIN changes c ON c.list = l.name GROUP BY 1`,
+	} {
+		if _, err := e.Run(context.Background(), q); err != nil {
+			t.Errorf("%q: %v", q, err)
+		}
+	}
+}

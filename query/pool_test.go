@@ -45,10 +45,12 @@ func newPool(t *testing.T, f *fixture, mod func(*Config)) *Pool {
 	if mod != nil {
 		mod(&cfg)
 	}
+	start := time.Now()
 	p, err := NewPool(cfg, testWorkerCmd, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		t.Fatalf("NewPool: %v", err)
 	}
+	t.Logf("first worker ready after %s", time.Since(start))
 	t.Cleanup(func() { _ = p.Close() })
 	if err := p.SetFiles([]string{f.fileA, f.fileB}); err != nil {
 		t.Fatal(err)
