@@ -134,7 +134,7 @@ func (p *Pool) start(ctx context.Context, s *slot) error {
 	}
 	cmd := p.newCmd()
 	if cmd.Env == nil {
-		cmd.Env = os.Environ()
+		cmd.Env = workerEnviron()
 	}
 	// Two glibc malloc arenas instead of eight per core: each reserves
 	// 64 MiB of address space, which counts against RLIMIT_AS.
@@ -181,6 +181,19 @@ func (p *Pool) start(ctx context.Context, s *slot) error {
 	}
 	s.w = w
 	return nil
+}
+
+// workerEnviron is the environment a worker inherits: only what the runtime
+// and tooling need, so nothing secret in the server's environment reaches
+// the process that runs user SQL.
+func workerEnviron() []string {
+	var env []string
+	for _, k := range []string{"PATH", "TZ", "LANG", "LC_ALL", "TMPDIR", "GORACE", "GOCOVERDIR", "GODEBUG", "GOTRACEBACK"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 // kill ends the worker's process group at once.

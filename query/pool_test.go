@@ -257,3 +257,12 @@ func TestPoolStateReachesEveryWorker(t *testing.T) {
 		t.Errorf("workers left after Close: %v", pids)
 	}
 }
+
+func TestWorkerEnvironment(t *testing.T) {
+	t.Setenv("NETWARDEN_TEST_SECRET", "s3cr3t")
+	for _, kv := range workerEnviron() {
+		if strings.Contains(kv, "s3cr3t") {
+			t.Errorf("worker environment has %q", kv)
+		}
+	}
+}

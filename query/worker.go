@@ -188,7 +188,7 @@ func WorkerMain(in io.Reader, out io.Writer) error {
 // serveRequest answers one request; an error means the output is broken.
 func serveRequest(e *Engine, req workerRequest, out *bufio.Writer) error {
 	fail := func(class string, err error) error {
-		return writeJSONFrame(out, frameError, workerError{Class: class, Msg: err.Error()})
+		return writeJSONFrame(out, frameError, workerError{Class: class, Msg: shortMsg(err.Error())})
 	}
 	if req.Files != nil {
 		if err := e.SetFiles(*req.Files); err != nil {
