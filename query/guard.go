@@ -195,27 +195,35 @@ const shortLen = 80
 
 // short returns at most shortLen bytes of s (at a rune boundary), marked
 // with "..." when cut.
-func short(s string) string {
-	if len(s) <= shortLen {
+func short(s string) string { return cut(s, shortLen) }
+
+// cut returns at most n bytes of s (at a rune boundary), marked with "..."
+// when cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	i := shortLen
+	i := n
 	for i > 0 && !utf8.RuneStart(s[i]) {
 		i--
 	}
 	return s[:i] + "..."
 }
 
-// shortMsg bounds a DuckDB error message (which may quote the query, e.g.
-// "LINE 1: SELECT ..."): every line is cut to a short prefix and at most
-// four lines are kept.
+// shortMsg bounds an error message (DuckDB's may quote the query, e.g.
+// "LINE 1: SELECT ..."): a quoted query line is cut to shortLen bytes, any
+// other line to 2*shortLen, and at most four lines are kept.
 func shortMsg(msg string) string {
 	lines := strings.Split(strings.TrimSpace(msg), "\n")
 	if len(lines) > 4 {
 		lines = append(lines[:4], "...")
 	}
 	for i, l := range lines {
-		lines[i] = short(l)
+		if strings.HasPrefix(l, "LINE ") {
+			lines[i] = short(l)
+		} else {
+			lines[i] = cut(l, 2*shortLen)
+		}
 	}
 	return strings.Join(lines, "\n")
 }
