@@ -199,6 +199,11 @@ func workerEnviron() []string {
 // kill ends the worker's process group at once.
 func (w *worker) kill() {
 	w.killed.Store(true)
+	select {
+	case <-w.exited: // reaped: its pid may belong to someone else now
+		return
+	default:
+	}
 	_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
 	_ = w.cmd.Process.Kill()
 }
@@ -300,20 +305,26 @@ func (p *Pool) Query(ctx context.Context, sqlText string, f Format, w io.Writer)
 	stop := context.AfterFunc(ctx, w0.kill)
 	res, err := p.query(w0, sqlText, f, w)
 	stop()
-	if w0.killed.Load() || w0.broken {
+	killed := w0.killed.Load() // by us: deadline or cancellation
+	if err != nil && (killed || errors.Is(err, io.ErrUnexpectedEOF)) {
+		switch {
+		case ctx.Err() != nil:
+			err = ctxError("query", ctx)
+		case !killed:
+			// The worker went away on its own: out of memory (RLIMIT_AS
+			// inside Go, the kernel's OOM killer) or a crash.
+			select {
+			case <-w0.exited:
+				err = fmt.Errorf("%w (worker %s)", ErrWorkerDied, w0.cmd.ProcessState)
+			case <-time.After(2 * time.Second):
+				err = fmt.Errorf("%w (worker stopped answering)", ErrWorkerDied)
+			}
+		}
+	}
+	if killed || w0.broken {
 		p.restart(s)
 	} else {
 		p.slots <- s
-	}
-	if err != nil && (w0.killed.Load() || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) {
-		switch {
-		case ctx.Err() != nil:
-			return res, ctxError("query", ctx)
-		case w0.killed.Load():
-			return res, err
-		}
-		<-w0.exited
-		return res, fmt.Errorf("%w (worker %s)", ErrWorkerDied, w0.cmd.ProcessState)
 	}
 	return res, err
 }
