@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -163,20 +165,22 @@ func checkParsed(ctx context.Context, c *duckdb.Conn, sqlText string) error {
 func checkFunctions(node any) error {
 	switch n := node.(type) {
 	case map[string]any:
-		for k, v := range n {
-			switch name, _ := v.(string); {
-			case k == "function_name" && name != "":
-				name = strings.ToLower(name)
-				if why, denied := deniedFunctions[name]; denied {
-					return rejectf("function %s is not allowed (%s)", short(name), why)
-				}
-				if !allowedFunctions[name] {
-					return rejectf("function %s is not allowed (not on the allow-list)", short(name))
-				}
-			case k == "table_name" && strings.ContainsAny(name, "/\\.:"):
-				return rejectf("table %q is not allowed: files can only be read through the changes view", short(name))
+		// This node first, then its children in key order, so the error
+		// names the outermost offending call, the same one every time.
+		if name, _ := n["function_name"].(string); name != "" {
+			name = strings.ToLower(name)
+			if why, denied := deniedFunctions[name]; denied {
+				return rejectf("function %s is not allowed (%s)", short(name), why)
 			}
-			if err := checkFunctions(v); err != nil {
+			if !allowedFunctions[name] {
+				return rejectf("function %s is not allowed (not on the allow-list)", short(name))
+			}
+		}
+		if name, _ := n["table_name"].(string); strings.ContainsAny(name, "/\\.:") {
+			return rejectf("table %q is not allowed: files can only be read through the changes view", short(name))
+		}
+		for _, k := range slices.Sorted(maps.Keys(n)) {
+			if err := checkFunctions(n[k]); err != nil {
 				return err
 			}
 		}
