@@ -3,6 +3,7 @@ package query
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -264,5 +265,41 @@ func TestWorkerEnvironment(t *testing.T) {
 		if strings.Contains(kv, "s3cr3t") {
 			t.Errorf("worker environment has %q", kv)
 		}
+	}
+}
+
+// killingRecorder kills the worker when the first chunk arrives.
+type killingRecorder struct {
+	*httptest.ResponseRecorder
+	pid  int
+	once sync.Once
+}
+
+func (k *killingRecorder) Write(p []byte) (int, error) {
+	k.once.Do(func() {
+		_ = syscall.Kill(k.pid, syscall.SIGKILL)
+		time.Sleep(100 * time.Millisecond)
+	})
+	return k.ResponseRecorder.Write(p)
+}
+
+func TestPoolWorkerDiesMidStream(t *testing.T) {
+	f := newFixture(t)
+	p := newPool(t, f, func(c *Config) { c.MaxConcurrent = 1; c.MaxBytes = 1 << 30; c.MaxRows = 1000000 })
+	pids := workerPIDs(t)
+	rec := &killingRecorder{ResponseRecorder: httptest.NewRecorder(), pid: pids[0]}
+	_, err := p.Query(context.Background(), `SELECT i, repeat('z', 200) FROM range(1000000) t(i)`, JSON, rec)
+	if !errors.Is(err, ErrResourceLimit) {
+		t.Fatalf("err = %v, want ErrWorkerDied", err)
+	}
+	tr := rec.Result().Trailer
+	if rec.Body.Len() == 0 || tr.Get(TruncatedHeader) != "true" || tr.Get(ErrorHeader) == "" {
+		t.Errorf("body %d bytes, trailers %v", rec.Body.Len(), tr)
+	}
+	if json.Valid(rec.Body.Bytes()) {
+		t.Error("a body cut short is valid JSON")
+	}
+	if _, _, err := poolQuery(t, p, `SELECT 1`, JSON); err != nil {
+		t.Fatalf("after death: %v", err)
 	}
 }
