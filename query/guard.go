@@ -176,8 +176,10 @@ func checkFunctions(node any) error {
 				return rejectf("function %s is not allowed (not on the allow-list)", short(name))
 			}
 		}
-		if name, _ := n["table_name"].(string); strings.ContainsAny(name, "/\\.:") {
-			return rejectf("table %q is not allowed: files can only be read through the changes view", short(name))
+		if name, ok := n["table_name"].(string); ok {
+			if err := checkTable(name, n["schema_name"], n["catalog_name"]); err != nil {
+				return err
+			}
 		}
 		for _, k := range slices.Sorted(maps.Keys(n)) {
 			if err := checkFunctions(n[k]); err != nil {
@@ -190,6 +192,31 @@ func checkFunctions(node any) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// catalogPrefixes name DuckDB's built-in catalog views (they call table
+// functions such as duckdb_settings() that the allow-list keeps from users).
+var catalogPrefixes = []string{"duckdb_", "pg_", "sqlite_", "pragma_"}
+
+// checkTable rejects table references that name a file (DuckDB's
+// replacement scans turn FROM '/path/x.csv' into read_csv) or a built-in
+// catalog view; changes, lists and the statement's own CTEs pass.
+func checkTable(name string, schema, catalog any) error {
+	if strings.ContainsAny(name, "/\\.:") {
+		return rejectf("table %q is not allowed: files can only be read through the changes view", short(name))
+	}
+	s, _ := schema.(string)
+	c, _ := catalog.(string)
+	s, c, lower := strings.ToLower(s), strings.ToLower(c), strings.ToLower(name)
+	for _, p := range catalogPrefixes {
+		if strings.HasPrefix(lower, p) {
+			return rejectf("table %q is not allowed (a built-in catalog view)", short(name))
+		}
+	}
+	if s == "pg_catalog" || s == "information_schema" || c == "system" || c == "temp" {
+		return rejectf("table %q is not allowed (a built-in catalog view)", short(name))
 	}
 	return nil
 }

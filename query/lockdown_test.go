@@ -112,6 +112,12 @@ func TestForbiddenStatements(t *testing.T) {
 		{`-- just a comment`, []string{"empty query"}},
 		{"SELECT 1\x00; DROP TABLE lists", []string{"NUL"}},
 		{"SELECT '\xff'", []string{"UTF-8"}},
+		{`SELECT * FROM pg_catalog.pg_settings`, []string{"built-in catalog view"}},
+		{`SELECT * FROM pg_settings`, []string{"built-in catalog view"}},
+		{`SELECT * FROM duckdb_tables`, []string{"built-in catalog view"}},
+		{`SELECT * FROM information_schema.tables`, []string{"built-in catalog view"}},
+		{`SELECT * FROM system.main.sqlite_master`, []string{"built-in catalog view"}},
+		{`SELECT * FROM pragma_database_list`, []string{"built-in catalog view"}},
 	} {
 		expectRejected(t, e, c.sql, c.want...)
 	}
