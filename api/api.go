@@ -54,7 +54,7 @@ type Lists interface {
 	Lists() []scrape.ListInfo
 }
 
-// SQL runs ad-hoc queries (query.Engine).
+// SQL runs ad-hoc queries (query.Pool; query.Engine in-process).
 type SQL interface {
 	Query(ctx context.Context, sql string, f query.Format, w io.Writer) (query.Result, error)
 }

@@ -31,13 +31,18 @@ import (
 // stack is the real pipeline below the API: embedded broker over TCP,
 // processor, live state, Parquet history, DuckDB.
 type stack struct {
+	hist  string // history dir
 	url   string
 	prod  *kgo.Client
 	proc  *processor.Processor
 	store *history.Store
 }
 
-func newStack(t *testing.T, opts ...func(*api.Config)) *stack {
+func newStack(t *testing.T, opts ...func(*api.Config)) *stack { return newStackWith(t, nil, opts...) }
+
+// newStackWith is newStack with a modified query config; SQL runs in worker
+// processes (this test binary, see TestMain).
+func newStackWith(t *testing.T, mod func(*query.Config), opts ...func(*api.Config)) *stack {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -61,8 +66,10 @@ func newStack(t *testing.T, opts ...func(*api.Config)) *stack {
 	pc.Defaults()
 	proc := processor.New(pc, brk, store, state, log)
 	qc := query.Config{HistoryDir: hc.Dir}
-	qc.Defaults()
-	engine, err := query.New(qc)
+	if mod != nil {
+		mod(&qc)
+	}
+	engine, err := query.NewPool(qc, sqlWorkerCmd, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +87,7 @@ func newStack(t *testing.T, opts ...func(*api.Config)) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{url: hs.URL, prod: prod, proc: proc, store: store}
+	s := &stack{hist: hc.Dir, url: hs.URL, prod: prod, proc: proc, store: store}
 	t.Cleanup(func() {
 		hs.Close()
 		prod.Close()

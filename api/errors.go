@@ -47,6 +47,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusRequestTimeout
+	case errors.Is(err, query.ErrResourceLimit):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, errUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errNoKey), errors.Is(err, account.ErrUnauthorized):

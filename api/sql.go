@@ -1,10 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -48,9 +46,11 @@ func (s *Server) sql(c *gin.Context) {
 		return
 	}
 	f := query.FormatFromAccept(c.GetHeader("Accept"))
-	var buf bytes.Buffer
+	// The result streams to the client: Query writes nothing before the
+	// query has run and its first chunk is ready, so errors up to then get a
+	// JSON error status; the summary headers are trailers for long results.
 	start := time.Now()
-	res, err := s.deps.SQL.Query(c.Request.Context(), q, f, &buf)
+	_, err = s.deps.SQL.Query(c.Request.Context(), q, f, c.Writer)
 	mSQLDur.UpdateDuration(start)
 	if err != nil {
 		switch statusOf(err) {
@@ -61,11 +61,14 @@ func (s *Server) sql(c *gin.Context) {
 		default:
 			mSQLError.Inc()
 		}
+		if c.Writer.Written() {
+			// Too late for a status: the body is cut short and the
+			// X-Netwarden-Error trailer says why.
+			s.log.Warn("sql result cut short", "err", err)
+			return
+		}
 		s.fail(c, err)
 		return
 	}
 	mSQLOK.Inc()
-	c.Header("X-Netwarden-Rows", strconv.Itoa(res.Rows))
-	c.Header("X-Netwarden-Truncated", strconv.FormatBool(res.Truncated))
-	c.Data(http.StatusOK, f.ContentType(), buf.Bytes())
 }

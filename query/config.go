@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,6 +18,12 @@ const (
 	DefaultMaxRows       = 100000
 	DefaultMaxTempSize   = "1GB"
 	DefaultMaxConcurrent = 4
+	DefaultMaxBytes      = 64 << 20
+	// DefaultWorkerOverhead is added to MemoryLimit for a worker's address
+	// space limit when WorkerMemory is not set. An idle worker maps about
+	// 1.2 GiB of address space (Go runtime and allocator reservations, thread
+	// stacks; its RSS is ~45 MiB), all of which counts against RLIMIT_AS.
+	DefaultWorkerOverhead = 2 << 30
 )
 
 // Config configures an Engine. Zero values are replaced by Defaults.
@@ -23,29 +31,36 @@ type Config struct {
 	// HistoryDir is the only directory DuckDB may read (allowed_directories).
 	// Every file passed to SetFiles must be inside it. Relative paths are made
 	// absolute by New.
-	HistoryDir string
+	HistoryDir string `yaml:"history_dir"`
 	// MemoryLimit is DuckDB's memory_limit (e.g. "512MB", "2GiB").
-	MemoryLimit string
+	MemoryLimit string `yaml:"memory_limit"`
 	// Threads is DuckDB's worker thread count (shared by all queries).
-	Threads int
+	Threads int `yaml:"threads"`
 	// Timeout bounds every query (validation, planning and execution).
-	Timeout time.Duration
+	Timeout time.Duration `yaml:"timeout"`
 	// MaxRows is the maximum number of rows returned by a query; a query that
 	// would return more is cut off and flagged as truncated.
-	MaxRows int
+	MaxRows int `yaml:"max_rows"`
 	// TempDir is DuckDB's spill directory. It should live inside the data
 	// directory; it is created if missing. Empty disables spilling to disk
 	// (large sorts/joins then fail with ErrResourceLimit instead).
 	// DuckDB implicitly allows reads below TempDir too, so put nothing but
 	// spill files there.
-	TempDir string
+	TempDir string `yaml:"temp_dir"`
 	// MaxTempSize is DuckDB's max_temp_directory_size (only relevant with a
 	// TempDir).
-	MaxTempSize string
+	MaxTempSize string `yaml:"max_temp_size"`
 	// MaxConcurrent is the maximum number of queries that run at once (the
 	// size of the connection pool). Further queries wait for a free
 	// connection; the wait counts against Timeout.
-	MaxConcurrent int
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxBytes caps the encoded size of a result (Pool.Query): the body ends
+	// cleanly before it and the result is flagged truncated.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// WorkerMemory is the address space limit (RLIMIT_AS) of a worker
+	// process, a size like "3GB"; empty means MemoryLimit plus 2 GiB. A
+	// worker that exceeds it dies and its query fails with ErrResourceLimit.
+	WorkerMemory string `yaml:"worker_memory"`
 }
 
 // Defaults fills zero fields with their default values.
@@ -68,7 +83,38 @@ func (c *Config) Defaults() {
 	if c.MaxConcurrent == 0 {
 		c.MaxConcurrent = DefaultMaxConcurrent
 	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = DefaultMaxBytes
+	}
 }
+
+// WorkerMemoryBytes is the RLIMIT_AS of a worker in bytes (see WorkerMemory).
+func (c Config) WorkerMemoryBytes() int64 {
+	if c.WorkerMemory != "" {
+		n, _ := parseSize(c.WorkerMemory)
+		return n
+	}
+	n, _ := parseSize(c.MemoryLimit)
+	return n + DefaultWorkerOverhead
+}
+
+// parseSize converts a size string accepted by sizeRE to bytes (KB = 1000,
+// KiB = 1024, as DuckDB does).
+func parseSize(s string) (int64, error) {
+	m := sizeParseRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size like 512MB", s)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %w", s, err)
+	}
+	mult := map[string]float64{"": 1, "B": 1, "BYTE": 1, "BYTES": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}[strings.ToUpper(m[2])]
+	return int64(v * mult), nil
+}
+
+var sizeParseRE = regexp.MustCompile(`^(?i)([0-9]+(?:\.[0-9]+)?)\s*(B|BYTES?|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?$`)
 
 // sizeRE matches the DuckDB size strings we accept (they are interpolated
 // into SET statements, so nothing else may pass).
@@ -96,6 +142,14 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRows < 1 {
 		errs = append(errs, fmt.Errorf("MaxRows must be >= 1, got %d", c.MaxRows))
+	}
+	if c.MaxBytes < 1024 {
+		errs = append(errs, fmt.Errorf("MaxBytes must be >= 1024, got %d", c.MaxBytes))
+	}
+	if c.WorkerMemory != "" {
+		if n, err := parseSize(c.WorkerMemory); err != nil || n < 256<<20 {
+			errs = append(errs, fmt.Errorf("WorkerMemory %q is not a size of at least 256MiB", c.WorkerMemory))
+		}
 	}
 	if c.MaxConcurrent < 1 {
 		errs = append(errs, fmt.Errorf("MaxConcurrent must be >= 1, got %d", c.MaxConcurrent))

@@ -10,8 +10,7 @@
 //     resource VARCHAR): a view over exactly the Parquet files last passed to
 //     SetFiles (the binary sort key column of the files is not exposed). The
 //     history writer owns the file list; files not in it are never part of
-//     the view, though a user may still read any file below HistoryDir
-//     explicitly with read_parquet.
+//     the view, and file functions (read_parquet, ...) are not allowed.
 //   - lists (name, kind, source, format, status, last_fetch TIMESTAMPTZ,
 //     last_change TIMESTAMPTZ, entries BIGINT, error): a table whose content
 //     SetLists replaces.
@@ -25,9 +24,10 @@
 // finally lock_configuration=true. Parquet, JSON and ICU are compiled into
 // the DuckDB library, so nothing is ever installed or loaded.
 //
-// Every user statement must be a single SELECT (see Engine.Run for the exact
-// checks); everything else fails with ErrRejected and a reason, before it is
-// bound or executed. Reads outside HistoryDir fail inside DuckDB with a
+// Every user statement must be a single SELECT that calls only functions on
+// the allow-list (allowlist.go; see Engine.Run for the exact checks);
+// everything else fails with ErrRejected and a reason, before it is bound or
+// executed. Reads outside HistoryDir fail inside DuckDB with a
 // permission error, which is also reported as ErrRejected.
 //
 // # Concurrency and ownership
@@ -44,4 +44,17 @@
 //
 // A ResultSet returned by Run belongs to the caller. Close releases the
 // database; it waits for running queries.
+//
+// # Worker processes
+//
+// The server does not run user SQL in its own process: a Pool keeps
+// MaxConcurrent worker processes (the same binary calling WorkerMain, e.g.
+// `netwarden sql-worker`), each with one Engine, and streams their results
+// (Pool.Query). A worker runs under RLIMIT_AS (Config.WorkerMemory) and a
+// Landlock rule set that denies every file write outside its private temp
+// dir; it is killed (SIGKILL to its process group) at Config.Timeout plus a
+// short grace, when the caller's context ends or its output cannot be
+// written, and is then replaced. Results are capped at Config.MaxBytes.
+// Pool.SetFiles and Pool.SetLists take effect in each worker before its next
+// query. docs/ARCHITECTURE.md describes the protocol and the layers.
 package query

@@ -178,19 +178,9 @@ func (e *Engine) SetFiles(files []string) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
-	clean := make([]string, len(files))
-	for i, f := range files {
-		if !filepath.IsAbs(f) {
-			return fmt.Errorf("query: set files: %q is not an absolute path", f)
-		}
-		f = filepath.Clean(f)
-		if f == e.cfg.HistoryDir || !isWithin(e.cfg.HistoryDir, f) {
-			return fmt.Errorf("query: set files: %q is not inside the history dir %q", f, e.cfg.HistoryDir)
-		}
-		if strings.IndexByte(f, 0) >= 0 {
-			return fmt.Errorf("query: set files: %q contains a NUL byte", f)
-		}
-		clean[i] = f
+	clean, err := cleanFiles(e.cfg.HistoryDir, files)
+	if err != nil {
+		return err
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
@@ -206,6 +196,26 @@ func (e *Engine) SetFiles(files []string) error {
 	e.gen++
 	e.genMu.Unlock()
 	return nil
+}
+
+// cleanFiles checks that files are absolute paths inside histDir and
+// returns them cleaned.
+func cleanFiles(histDir string, files []string) ([]string, error) {
+	clean := make([]string, len(files))
+	for i, f := range files {
+		if !filepath.IsAbs(f) {
+			return nil, fmt.Errorf("query: set files: %q is not an absolute path", f)
+		}
+		f = filepath.Clean(f)
+		if f == histDir || !isWithin(histDir, f) {
+			return nil, fmt.Errorf("query: set files: %q is not inside the history dir %q", f, histDir)
+		}
+		if strings.IndexByte(f, 0) >= 0 {
+			return nil, fmt.Errorf("query: set files: %q contains a NUL byte", f)
+		}
+		clean[i] = f
+	}
+	return clean, nil
 }
 
 // ListRow is one row of the `lists` table.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -50,6 +52,33 @@ var deniedFunctions = map[string]string{
 	"disable_peg_parser":          "changes engine state",
 	"checkpoint":                  "changes engine state",
 	"force_checkpoint":            "changes engine state",
+	"json_serialize_plan":         "plans SQL given as a string",
+	"json_serialize_sql":          "parses SQL given as a string",
+	"current_setting":             "reveals the engine configuration",
+	"getvariable":                 "reads engine state",
+	"nextval":                     "changes engine state",
+	"currval":                     "reads engine state",
+	"setseed":                     "changes engine state",
+	"current_query":               "echoes the query",
+	"pg_sleep":                    "only waits",
+	"sleep_ms":                    "only waits",
+	"read_parquet":                "reads files; use the changes view",
+	"parquet_scan":                "reads files; use the changes view",
+	"read_csv":                    "reads files",
+	"read_csv_auto":               "reads files",
+	"read_json":                   "reads files",
+	"read_json_auto":              "reads files",
+	"read_text":                   "reads files",
+	"read_blob":                   "reads files",
+	"glob":                        "lists files",
+}
+
+func makeSet(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }
 
 func rejectf(format string, args ...any) error {
@@ -110,7 +139,7 @@ func checkParsed(ctx context.Context, c *duckdb.Conn, sqlText string) error {
 			// json_serialize_sql only serializes SELECT statements.
 			return rejectf("only a single SELECT statement is allowed; got %s", describeStatement(sqlText))
 		}
-		return rejectf("%s", parsed.ErrorMessage)
+		return rejectf("%s", shortMsg(parsed.ErrorMessage))
 	}
 	switch n := len(parsed.Statements); {
 	case n == 0:
@@ -127,21 +156,33 @@ func checkParsed(ctx context.Context, c *duckdb.Conn, sqlText string) error {
 	return checkFunctions(tree)
 }
 
-// checkFunctions walks a serialized statement and rejects calls of denied
-// functions. Every function call (scalar, aggregate, window, table function,
-// method syntax) is serialized with a "function_name" key.
+// checkFunctions walks a serialized statement and rejects calls of functions
+// that are not in allowedFunctions, and table references that name a file
+// (DuckDB's replacement scans turn FROM '/path/x.csv' into read_csv). Every
+// function call (scalar, aggregate, window, table function, operator, method
+// syntax) is serialized with a "function_name" key; a base table reference
+// with "table_name".
 func checkFunctions(node any) error {
 	switch n := node.(type) {
 	case map[string]any:
-		for k, v := range n {
-			if k == "function_name" {
-				if name, ok := v.(string); ok {
-					if why, denied := deniedFunctions[strings.ToLower(name)]; denied {
-						return rejectf("function %s is not allowed (%s)", strings.ToLower(name), why)
-					}
-				}
+		// This node first, then its children in key order, so the error
+		// names the outermost offending call, the same one every time.
+		if name, _ := n["function_name"].(string); name != "" {
+			name = strings.ToLower(name)
+			if why, denied := deniedFunctions[name]; denied {
+				return rejectf("function %s is not allowed (%s)", short(name), why)
 			}
-			if err := checkFunctions(v); err != nil {
+			if !allowedFunctions[name] {
+				return rejectf("function %s is not allowed (not on the allow-list)", short(name))
+			}
+		}
+		if name, ok := n["table_name"].(string); ok {
+			if err := checkTable(name, n["schema_name"], n["catalog_name"]); err != nil {
+				return err
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(n)) {
+			if err := checkFunctions(n[k]); err != nil {
 				return err
 			}
 		}
@@ -153,6 +194,69 @@ func checkFunctions(node any) error {
 		}
 	}
 	return nil
+}
+
+// catalogPrefixes name DuckDB's built-in catalog views (they call table
+// functions such as duckdb_settings() that the allow-list keeps from users).
+var catalogPrefixes = []string{"duckdb_", "pg_", "sqlite_", "pragma_"}
+
+// checkTable rejects table references that name a file (DuckDB's
+// replacement scans turn FROM '/path/x.csv' into read_csv) or a built-in
+// catalog view; changes, lists and the statement's own CTEs pass.
+func checkTable(name string, schema, catalog any) error {
+	if strings.ContainsAny(name, "/\\.:") {
+		return rejectf("table %q is not allowed: files can only be read through the changes view", short(name))
+	}
+	s, _ := schema.(string)
+	c, _ := catalog.(string)
+	s, c, lower := strings.ToLower(s), strings.ToLower(c), strings.ToLower(name)
+	for _, p := range catalogPrefixes {
+		if strings.HasPrefix(lower, p) {
+			return rejectf("table %q is not allowed (a built-in catalog view)", short(name))
+		}
+	}
+	if s == "pg_catalog" || s == "information_schema" || c == "system" || c == "temp" {
+		return rejectf("table %q is not allowed (a built-in catalog view)", short(name))
+	}
+	return nil
+}
+
+// shortLen bounds how much user input an error message echoes.
+const shortLen = 80
+
+// short returns at most shortLen bytes of s (at a rune boundary), marked
+// with "..." when cut.
+func short(s string) string { return cut(s, shortLen) }
+
+// cut returns at most n bytes of s (at a rune boundary), marked with "..."
+// when cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
+}
+
+// shortMsg bounds an error message (DuckDB's may quote the query, e.g.
+// "LINE 1: SELECT ..."): a quoted query line is cut to shortLen bytes, any
+// other line to 2*shortLen, and at most four lines are kept.
+func shortMsg(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	if len(lines) > 4 {
+		lines = append(lines[:4], "...")
+	}
+	for i, l := range lines {
+		if strings.HasPrefix(l, "LINE ") {
+			lines[i] = short(l)
+		} else {
+			lines[i] = cut(l, 2*shortLen)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // stmtTypeNames names the statement types for error messages.
@@ -283,7 +387,7 @@ func classify(ctx context.Context, stage string, err error) error {
 	if !errors.As(err, &de) {
 		return fmt.Errorf("%s: %w", stage, err)
 	}
-	msg := strings.TrimSpace(de.Msg)
+	msg := shortMsg(de.Msg)
 	switch de.Type {
 	case duckdb.ErrorTypePermission:
 		return rejectf("only the history files may be read (%s)", msg)
@@ -297,7 +401,8 @@ func classify(ctx context.Context, stage string, err error) error {
 		duckdb.ErrorTypeInvalidConfiguration:
 		return rejectf("%s", msg)
 	case duckdb.ErrorTypeOutOfMemory:
-		return fmt.Errorf("%w: %s", ErrResourceLimit, msg)
+		first, _, _ := strings.Cut(msg, "\n")
+		return fmt.Errorf("%w: %s", ErrResourceLimit, first)
 	}
 	return fmt.Errorf("%s: %w", stage, err)
 }

@@ -38,7 +38,7 @@ const fixtureRowsB = `
 	('2025-06-03 00:00:00+00', 'add', 'ip',     'spam',      '9.9.9.9'),
 	('2025-06-04 00:00:00+00', 'rem', 'email',  'spam',      'bad@example.com')`
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	root := t.TempDir()
 	f := &fixture{
@@ -123,4 +123,40 @@ func columnNames(cols []Column) string {
 		names[i] = c.Name + " " + c.Type
 	}
 	return strings.Join(names, ", ")
+}
+
+// adminQuery runs q on the engine's admin connection, bypassing the
+// statement checks: tests of the DuckDB settings layer underneath them.
+func adminQuery(t *testing.T, e *Engine, q string) ([][]any, error) {
+	t.Helper()
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	rows, err := e.admin.QueryContext(context.Background(), q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out [][]any
+	for rows.Next() {
+		row := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range row {
+			ptrs[i] = &row[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}
+
+func mustAdmin(t *testing.T, e *Engine, q string) [][]any {
+	t.Helper()
+	rows, err := adminQuery(t, e, q)
+	if err != nil {
+		t.Fatalf("admin %q: %v", q, err)
+	}
+	return rows
 }

@@ -112,6 +112,12 @@ func TestForbiddenStatements(t *testing.T) {
 		{`-- just a comment`, []string{"empty query"}},
 		{"SELECT 1\x00; DROP TABLE lists", []string{"NUL"}},
 		{"SELECT '\xff'", []string{"UTF-8"}},
+		{`SELECT * FROM pg_catalog.pg_settings`, []string{"built-in catalog view"}},
+		{`SELECT * FROM pg_settings`, []string{"built-in catalog view"}},
+		{`SELECT * FROM duckdb_tables`, []string{"built-in catalog view"}},
+		{`SELECT * FROM information_schema.tables`, []string{"built-in catalog view"}},
+		{`SELECT * FROM system.main.sqlite_master`, []string{"built-in catalog view"}},
+		{`SELECT * FROM pragma_database_list`, []string{"built-in catalog view"}},
 	} {
 		expectRejected(t, e, c.sql, c.want...)
 	}
@@ -121,12 +127,12 @@ func TestForbiddenStatements(t *testing.T) {
 	if fmt.Sprint(rs.Rows) != "[[keep]]" {
 		t.Errorf("lists = %v", rs.Rows)
 	}
-	rs = mustRun(t, e, `SELECT current_setting('lock_configuration'), current_setting('enable_external_access'), CAST(current_setting('enable_logging') AS BOOLEAN), current_setting('threads')`)
-	if got := fmt.Sprint(rs.Rows); got != "[[true false false 2]]" {
+	rows := mustAdmin(t, e, `SELECT current_setting('lock_configuration'), current_setting('enable_external_access'), CAST(current_setting('enable_logging') AS BOOLEAN), current_setting('threads')`)
+	if got := fmt.Sprint(rows); got != "[[true false false 2]]" {
 		t.Errorf("settings after attempts = %s", got)
 	}
-	rs = mustRun(t, e, `SELECT count(*) FROM duckdb_databases() WHERE NOT internal`)
-	if got := fmt.Sprint(rs.Rows); got != "[[1]]" {
+	rows = mustAdmin(t, e, `SELECT count(*) FROM duckdb_databases() WHERE NOT internal`)
+	if got := fmt.Sprint(rows); got != "[[1]]" {
 		t.Errorf("attached databases = %s", got)
 	}
 }
@@ -150,8 +156,6 @@ func TestAllowedSelectForms(t *testing.T) {
 		`SELECT count(*) FROM (DESCRIBE changes)`:                                                   "[[5]]",
 		`SELECT 'it''s', 'query(1)'`:                                                                "[[it's query(1)]]",
 		`SELECT 1 AS a, 2 AS a`:                                                                     "[[1 2]]",
-		// Reading history files directly is allowed: they are below HistoryDir.
-		`SELECT count(*) FROM read_parquet('` + f.hist + `/changes/month=2025-05/*.parquet')`: "[[6]]",
 	} {
 		rs, err := e.Run(context.Background(), q)
 		if err != nil {
@@ -168,10 +172,14 @@ func TestAllowedSelectForms(t *testing.T) {
 	}
 }
 
+// TestFileAccessOutsideHistoryDir checks both layers: the function
+// allow-list rejects every file function and file-name table, and DuckDB's
+// own settings (enable_external_access=false, allowed_directories) refuse
+// the same reads when the checks are bypassed.
 func TestFileAccessOutsideHistoryDir(t *testing.T) {
 	f := newFixture(t)
 	e := newEngine(t, f, nil)
-	const reason = "only the history files may be read"
+	const reason = "is not allowed"
 	for _, q := range []string{
 		`SELECT * FROM read_csv('/etc/passwd')`,
 		`SELECT * FROM read_text('/etc/hostname')`,
@@ -185,13 +193,19 @@ func TestFileAccessOutsideHistoryDir(t *testing.T) {
 		`SELECT * FROM glob('/*')`,
 		`SELECT * FROM glob('` + f.root + `/**')`,
 		`SELECT * FROM read_duckdb('/tmp/x.duckdb')`,
+		`SELECT * FROM read_csv('` + f.hist + `2/x.csv')`,
 	} {
 		expectRejected(t, e, q, reason)
+		_, err := adminQuery(t, e, q)
+		var de *duckdb.Error
+		if !errors.As(err, &de) || (de.Type != duckdb.ErrorTypePermission && !strings.Contains(de.Msg, "Permission")) {
+			t.Errorf("unchecked %q: err = %v, want a DuckDB permission error", q, err)
+		}
 	}
-	// Replacement scans of unknown file types resolve to no table at all.
-	expectRejected(t, e, `SELECT * FROM '/etc/passwd'`)
-	// A sibling directory whose name extends HistoryDir's is outside too.
-	expectRejected(t, e, `SELECT * FROM read_csv('`+f.hist+`2/x.csv')`, reason)
+	// History files too are only read through the view.
+	expectRejected(t, e, `SELECT count(*) FROM read_parquet('`+f.hist+`/changes/month=2025-05/*.parquet')`, reason)
+	expectRejected(t, e, `SELECT count(*) FROM '`+f.fileA+`'`, reason)
+	expectRejected(t, e, `SELECT * FROM '/etc/passwd'`, reason)
 	// Remote access is not available at all (no httpfs).
 	expectRejected(t, e, `SELECT * FROM read_parquet('https://example.com/x.parquet')`)
 	expectRejected(t, e, `SELECT * FROM read_parquet('s3://bucket/x.parquet')`)
@@ -251,12 +265,58 @@ func TestStatementTypeCheck(t *testing.T) {
 			t.Errorf("%q: err = %v, want ErrRejected mentioning %q", q, err, want)
 		}
 	}
-	rs := mustRun(t, e, `SELECT count(*) FROM duckdb_tables() WHERE table_name = 't2'`)
-	if fmt.Sprint(rs.Rows) != "[[0]]" {
+	if rows := mustAdmin(t, e, `SELECT count(*) FROM duckdb_tables() WHERE table_name = 't2'`); fmt.Sprint(rows) != "[[0]]" {
 		t.Error("prepared CREATE TABLE was executed")
 	}
-	rs = mustRun(t, e, `SELECT count(*) FROM lists`)
-	if fmt.Sprint(rs.Rows) != "[[0]]" {
+	if rs := mustRun(t, e, `SELECT count(*) FROM lists`); fmt.Sprint(rs.Rows) != "[[0]]" {
 		t.Error("prepared INSERT was executed")
+	}
+}
+
+// TestAllowList checks that every allowed name exists in this DuckDB (a
+// rename would silently drop a function) and that everyday queries only
+// need allowed functions and operators.
+func TestAllowList(t *testing.T) {
+	f := newFixture(t)
+	e := newEngine(t, f, nil)
+	if err := e.SetFiles([]string{f.fileA, f.fileB}); err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, r := range mustAdmin(t, e, `SELECT DISTINCT function_name FROM duckdb_functions()`) {
+		known[r[0].(string)] = true
+	}
+	for name := range allowedFunctions {
+		if !known[name] {
+			t.Errorf("allowed function %q does not exist", name)
+		}
+	}
+	for name := range deniedFunctions {
+		if allowedFunctions[name] {
+			t.Errorf("%q is both allowed and denied", name)
+		}
+	}
+	for _, q := range []string{
+		`SELECT date_trunc('day', ts) AS d, count(*) FROM changes GROUP BY ALL ORDER BY d`,
+		`SELECT * FROM changes WHERE resource LIKE '%example%' OR resource ILIKE 'X%' OR resource SIMILAR TO 'a.*' OR resource GLOB '1.*'`,
+		`SUMMARIZE changes`,
+		`DESCRIBE changes`,
+		`SELECT list_sort([3, 1]), [1, 2][1], [1, 2, 3][1:2], {'a': 1}.a, 'a' || 'b', 10 // 3, 2 ** 3, 7 % 2, -(1), ~1, 1 << 2`,
+		`SELECT CAST(ts AS DATE), ts::VARCHAR, extract(year FROM ts), epoch_us(ts), ts AT TIME ZONE 'UTC', ts + INTERVAL 1 DAY FROM changes`,
+		`SELECT CASE WHEN op = 'add' THEN 1 ELSE 0 END, coalesce(NULL, 1), nullif(1, 1), 1 IS DISTINCT FROM 2, 2 BETWEEN 1 AND 3, 1 IN (1, 2) FROM changes`,
+		`SELECT COLUMNS(*) FROM changes`,
+		`SELECT list, row_number() OVER (PARTITION BY list ORDER BY ts), lag(ts) OVER w FROM changes WINDOW w AS (ORDER BY ts) QUALIFY row_number() OVER (PARTITION BY list ORDER BY ts) < 3`,
+		`SELECT list_transform([1, 2], x -> x + 1), list_filter([1, 2], lambda x: x > 1)`,
+		`SELECT * FROM unnest([1, 2]), range(2), generate_series(1, 2)`,
+		`SELECT count(DISTINCT list), approx_count_distinct(resource), string_agg(DISTINCT kind, ','), min(ts), max(ts), arg_max(resource, ts), list(op) FROM changes`,
+		`SELECT DISTINCT ON (list) list, ts FROM changes ORDER BY list, ts DESC`,
+		`SELECT regexp_matches(resource, '^1\.'), regexp_extract(resource, '(\d+)', 1), split_part(resource, '.', 1), strftime(ts, '%Y-%m'), now() > ts FROM changes`,
+		`SELECT * FROM changes USING SAMPLE 50%`,
+		`SELECT resource FROM changes EXCEPT SELECT resource FROM changes WHERE op = 'rem'`,
+		`SELECT l.name, count(c.resource) FROM lists l LEFT JOIN changes c ON c.list = l.name GROUP BY 1`,
+	} {
+		if _, err := e.Run(context.Background(), q); err != nil {
+			t.Errorf("%q: %v", q, err)
+		}
 	}
 }

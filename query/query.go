@@ -188,32 +188,10 @@ func (e *Engine) Query(ctx context.Context, sqlText string, f Format, w io.Write
 // The whole call is bounded by Config.Timeout; a timed-out query is
 // interrupted inside DuckDB and the error wraps context.DeadlineExceeded.
 func (e *Engine) Run(ctx context.Context, sqlText string) (*ResultSet, error) {
-	if e.closed.Load() {
-		return nil, ErrClosed
-	}
-	if err := checkText(sqlText); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	defer e.track()()
-
-	conn, err := e.db.Conn(ctx)
-	if err != nil {
-		if e.closed.Load() {
-			return nil, ErrClosed
-		}
-		return nil, classify(ctx, "query: connect", err)
-	}
-	defer conn.Close()
 	var rs *ResultSet
-	err = conn.Raw(func(dc any) error {
-		c, ok := dc.(*duckdb.Conn)
-		if !ok {
-			return fmt.Errorf("query: unexpected driver connection %T", dc)
-		}
+	err := e.execute(ctx, sqlText, func(ctx context.Context, rows driver.Rows) error {
 		var err error
-		rs, err = e.run(ctx, c, sqlText)
+		rs, err = readRows(ctx, rows, e.cfg.MaxRows)
 		return err
 	})
 	if err != nil {
@@ -222,16 +200,46 @@ func (e *Engine) Run(ctx context.Context, sqlText string) (*ResultSet, error) {
 	return rs, nil
 }
 
-func (e *Engine) run(ctx context.Context, c *duckdb.Conn, sqlText string) (*ResultSet, error) {
+// execute runs the checks of Run, executes sqlText limited to MaxRows+1 rows
+// and hands the rows to consume. Errors from consume are returned as they are.
+func (e *Engine) execute(ctx context.Context, sqlText string, consume func(context.Context, driver.Rows) error) error {
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	if err := checkText(sqlText); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	defer e.track()()
+
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		if e.closed.Load() {
+			return ErrClosed
+		}
+		return classify(ctx, "query: connect", err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*duckdb.Conn)
+		if !ok {
+			return fmt.Errorf("query: unexpected driver connection %T", dc)
+		}
+		return e.run(ctx, c, sqlText, consume)
+	})
+}
+
+func (e *Engine) run(ctx context.Context, c *duckdb.Conn, sqlText string, consume func(context.Context, driver.Rows) error) error {
 	if err := checkParsed(ctx, c, sqlText); err != nil {
 		if errors.Is(err, ErrRejected) {
-			return nil, err
+			return err
 		}
-		return nil, classify(ctx, "query: parse", err)
+		return classify(ctx, "query: parse", err)
 	}
 	st, err := prepareChecked(ctx, c, sqlText)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer st.Close()
 
@@ -245,17 +253,18 @@ func (e *Engine) run(ctx context.Context, c *duckdb.Conn, sqlText string) (*Resu
 		rows, err = ls.(driver.StmtQueryContext).QueryContext(ctx, nil)
 	} else {
 		// query() accepts slightly fewer forms than a top-level statement:
-		// run the checked statement itself; readRows still caps the rows.
+		// run the checked statement itself; the consumer still caps the rows.
 		rows, err = st.QueryContext(ctx, nil)
 	}
 	if err != nil {
-		return nil, classify(ctx, "query: execute", err)
+		return classify(ctx, "query: execute", err)
 	}
 	defer rows.Close()
-	return readRows(ctx, rows, e.cfg.MaxRows)
+	return consume(ctx, rows)
 }
 
-func readRows(ctx context.Context, rows driver.Rows, maxRows int) (*ResultSet, error) {
+// columnsOf returns the names and DuckDB types of rows' columns.
+func columnsOf(rows driver.Rows) []Column {
 	names := rows.Columns()
 	cols := make([]Column, len(names))
 	typer, _ := rows.(driver.RowsColumnTypeDatabaseTypeName)
@@ -265,6 +274,11 @@ func readRows(ctx context.Context, rows driver.Rows, maxRows int) (*ResultSet, e
 			cols[i].Type = typer.ColumnTypeDatabaseTypeName(i)
 		}
 	}
+	return cols
+}
+
+func readRows(ctx context.Context, rows driver.Rows, maxRows int) (*ResultSet, error) {
+	cols := columnsOf(rows)
 	rs := &ResultSet{Columns: cols, Rows: make([][]any, 0, min(maxRows, 1024))}
 	dest := make([]driver.Value, len(cols))
 	for {

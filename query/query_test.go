@@ -94,7 +94,7 @@ func decodeArrow(t *testing.T, b []byte) (*arrow.Schema, [][]string) {
 func TestSettingsAppliedAndLocked(t *testing.T) {
 	f := newFixture(t)
 	e := newEngine(t, f, nil)
-	rs := mustRun(t, e, `SELECT
+	rs := &ResultSet{Rows: mustAdmin(t, e, `SELECT
 		current_setting('enable_external_access'),
 		current_setting('lock_configuration'),
 		current_setting('autoinstall_known_extensions'),
@@ -103,7 +103,7 @@ func TestSettingsAppliedAndLocked(t *testing.T) {
 		current_setting('TimeZone'),
 		CAST(current_setting('allowed_directories') AS VARCHAR),
 		current_setting('temp_directory'),
-		current_setting('memory_limit')`)
+		current_setting('memory_limit')`)}
 	got := fmt.Sprint(rs.Rows[0][:6]...)
 	if want := fmt.Sprint(false, true, false, false, int64(2), "UTC"); got != want {
 		t.Errorf("settings = %s, want %s", got, want)
@@ -129,8 +129,7 @@ func TestSettingsAppliedAndLocked(t *testing.T) {
 
 	// Without a TempDir spilling is disabled rather than defaulting to ./.tmp.
 	e2 := newEngine(t, f, func(c *Config) { c.TempDir = "" })
-	rs = mustRun(t, e2, `SELECT current_setting('temp_directory')`)
-	if got := fmt.Sprint(rs.Rows[0][0]); got != "" {
+	if got := fmt.Sprint(mustAdmin(t, e2, `SELECT current_setting('temp_directory')`)[0][0]); got != "" {
 		t.Errorf("temp_directory without TempDir = %q, want empty", got)
 	}
 }
@@ -650,12 +649,14 @@ func TestWaitForOldQueries(t *testing.T) {
 	if err := e.WaitForOldQueries(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// The old query has ended; Run returns right after (had the wait
+	// returned early, the query would run on to its 2 s timeout).
 	select {
 	case err := <-finished:
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("old query: %v", err)
 		}
-	default:
+	case <-time.After(500 * time.Millisecond):
 		t.Error("WaitForOldQueries returned while the old query was running")
 	}
 }

@@ -59,6 +59,9 @@ func run(args []string) error {
 		fmt.Fprintln(os.Stderr, usage)
 		return exitCode(2)
 	}
+	if args[0] == "sql-worker" { // hidden: a SQL worker process (query.Pool)
+		return cmdSQLWorker()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch args[0] {

@@ -56,7 +56,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	state := live.New()
 	proc := processor.New(cfg.Processor, brk, store, state, log.With("component", "processor"))
 
-	engine, err := query.New(cfg.Query)
+	engine, err := newSQLPool(cfg.Query, log.With("component", "sql"))
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func cmdServe(ctx context.Context, args []string) error {
 
 // syncFiles keeps the SQL engine's `changes` view on the store's current
 // files (they change on every flush and compaction).
-func syncFiles(ctx context.Context, store *history.Store, engine *query.Engine, log interface{ Warn(string, ...any) }) error {
+func syncFiles(ctx context.Context, store *history.Store, engine *query.Pool, log interface{ Warn(string, ...any) }) error {
 	var last []string
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -164,7 +164,7 @@ func syncFiles(ctx context.Context, store *history.Store, engine *query.Engine, 
 	}
 }
 
-func setLists(engine *query.Engine, infos []scrape.ListInfo, log interface{ Warn(string, ...any) }) {
+func setLists(engine *query.Pool, infos []scrape.ListInfo, log interface{ Warn(string, ...any) }) {
 	rows := make([]query.ListRow, 0, len(infos))
 	for _, i := range infos {
 		rows = append(rows, query.ListRow{Name: i.Name, Kind: i.Kind, Source: i.Source, Format: i.Format, Status: i.Status,

@@ -43,7 +43,8 @@ func cmdSQL(ctx context.Context, args []string) error {
 	if len(files) == 0 {
 		return noHistory(cfg.History.Dir)
 	}
-	engine, err := query.New(cfg.Query)
+	cfg.Query.MaxConcurrent = 1
+	engine, err := newSQLPool(cfg.Query, newLogger(cfg.Log))
 	if err != nil {
 		return err
 	}
@@ -73,7 +74,7 @@ func cmdSQL(ctx context.Context, args []string) error {
 		return err
 	}
 	if res.Truncated {
-		fmt.Fprintf(os.Stderr, "netwarden: result truncated at %d rows\n", res.Rows)
+		fmt.Fprintf(os.Stderr, "netwarden: result truncated at %d rows (max_rows %d, max_bytes %d)\n", res.Rows, cfg.Query.MaxRows, cfg.Query.MaxBytes)
 	}
 	return nil
 }
