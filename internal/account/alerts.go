@@ -1,0 +1,351 @@
+package account
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+func init() {
+	migrate("0003_alerts",
+		`CREATE TABLE alerts (
+			id          INTEGER PRIMARY KEY,
+			account_id  BIGINT NOT NULL REFERENCES accounts(id),
+			kind        TEXT NOT NULL,
+			status      TEXT NOT NULL,
+			created     BIGINT NOT NULL,
+			detected    BIGINT NOT NULL,
+			resource    TEXT NOT NULL,
+			res_first   BLOB NOT NULL,
+			res_last    BLOB NOT NULL,
+			watched     TEXT NOT NULL,
+			list        TEXT NOT NULL,
+			lists       TEXT NOT NULL,
+			src_part    INTEGER NOT NULL,
+			src_offset  BIGINT NOT NULL,
+			reported    BIGINT,
+			acked       BIGINT,
+			published   INTEGER NOT NULL DEFAULT 0,
+			UNIQUE (account_id, resource, list, kind, src_part, src_offset)
+		)`,
+		`CREATE INDEX alerts_account_created ON alerts (account_id, created)`,
+		`CREATE INDEX alerts_unpublished ON alerts (published, id)`,
+		`CREATE TABLE consumer_offsets (
+			consumer TEXT NOT NULL,
+			part     INTEGER NOT NULL,
+			next     BIGINT NOT NULL,
+			PRIMARY KEY (consumer, part)
+		)`,
+	)
+}
+
+// AlertKind says why an alert was raised.
+type AlertKind string
+
+// Alert kinds.
+const (
+	KindListed  AlertKind = "listed"  // a watched address entered a list
+	KindInitial AlertKind = "initial" // it was already listed when imported
+	KindCleared AlertKind = "cleared" // it left its last list (opt-in)
+)
+
+// AlertStatus is where an alert is in its life.
+type AlertStatus string
+
+// Alert statuses: new → reported (a notification carried it) → acknowledged.
+const (
+	StatusNew          AlertStatus = "new"
+	StatusReported     AlertStatus = "reported"
+	StatusAcknowledged AlertStatus = "acknowledged"
+)
+
+// Alert is one stored alert.
+type Alert struct {
+	ID       int64       `json:"id"`
+	Account  ID          `json:"account"`
+	Kind     AlertKind   `json:"kind"`
+	Status   AlertStatus `json:"status"`
+	Created  time.Time   `json:"created"`  // the change's time
+	Detected time.Time   `json:"detected"` // when netwarden matched it
+	Resource string      `json:"resource"` // the listed address or CIDR
+	Watched  string      `json:"watched"`  // the watched entry it matched
+	List     string      `json:"list"`     // the list that triggered it
+	Lists    []string    `json:"lists"`    // the lists the resource is on at that moment
+	// Source is the change record that raised it (partition, offset) on
+	// netwarden.changes; -1, -1 for alerts raised at import (initial).
+	SourcePartition int32 `json:"source_partition"`
+	SourceOffset    int64 `json:"source_offset"`
+	// Published reports whether it went out on the alert topic.
+	Published bool `json:"-"`
+}
+
+func addrRange(res string) (first, last []byte, err error) {
+	p, err := netip.ParsePrefix(res)
+	if err != nil {
+		a, aerr := netip.ParseAddr(res)
+		if aerr != nil {
+			return nil, nil, fmt.Errorf("%w: alert resource %q", ErrInvalid, short(res))
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	return rangeOf(p)
+}
+
+// rangeOf returns p's first and last address as 16-byte keys (IPv4
+// mapped), which compare like the addresses.
+func rangeOf(p netip.Prefix) (first, last []byte, err error) {
+	if !p.IsValid() {
+		return nil, nil, fmt.Errorf("%w: prefix %v", ErrInvalid, p)
+	}
+	p = p.Masked()
+	f := netip.AddrFrom16(p.Addr().As16()).As16()
+	bits := p.Bits()
+	if p.Addr().Is4() {
+		bits += 96
+	}
+	l := f
+	for i := bits; i < 128; i++ {
+		l[i/8] |= 1 << (7 - i%8)
+	}
+	return f[:], l[:], nil
+}
+
+// InsertAlerts stores alerts in tx, skipping any already stored (the
+// same account, resource, list, kind and source change), and returns the
+// ones it stored with their ids. Callers commit tx together with the
+// consumer offsets the alerts came from (SetOffsets), so a restart
+// neither loses nor doubles an alert.
+func InsertAlerts(ctx context.Context, tx *sql.Tx, alerts []Alert) ([]Alert, error) {
+	var out []Alert
+	st, err := tx.PrepareContext(ctx, `INSERT INTO alerts (account_id, kind, status, created, detected, resource, res_first, res_last, watched, list, lists, src_part, src_offset)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return nil, fmt.Errorf("prepare alert insert: %w", err)
+	}
+	defer st.Close()
+	for _, a := range alerts {
+		first, last, err := addrRange(a.Resource)
+		if err != nil {
+			return nil, err
+		}
+		if a.Status == "" {
+			a.Status = StatusNew
+		}
+		res, err := st.ExecContext(ctx, int64(a.Account), string(a.Kind), string(a.Status), a.Created.UnixMicro(), a.Detected.UnixMicro(),
+			a.Resource, first, last, a.Watched, a.List, strings.Join(a.Lists, ","), a.SourcePartition, a.SourceOffset)
+		if err != nil {
+			return nil, fmt.Errorf("insert alert: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue // already stored
+		}
+		if a.ID, err = res.LastInsertId(); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Offsets returns consumer's stored next offsets per partition.
+func (s *Store) Offsets(ctx context.Context, consumer string) (map[int32]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT part, next FROM consumer_offsets WHERE consumer = ?`, consumer)
+	if err != nil {
+		return nil, fmt.Errorf("read offsets of %s: %w", consumer, err)
+	}
+	defer rows.Close()
+	out := map[int32]int64{}
+	for rows.Next() {
+		var p int32
+		var n int64
+		if err := rows.Scan(&p, &n); err != nil {
+			return nil, err
+		}
+		out[p] = n
+	}
+	return out, rows.Err()
+}
+
+// SetOffsets stores consumer's next offsets in tx.
+func SetOffsets(ctx context.Context, tx *sql.Tx, consumer string, next map[int32]int64) error {
+	for p, n := range next {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO consumer_offsets (consumer, part, next) VALUES (?, ?, ?)
+			ON CONFLICT (consumer, part) DO UPDATE SET next = excluded.next`, consumer, p, n); err != nil {
+			return fmt.Errorf("store offsets of %s: %w", consumer, err)
+		}
+	}
+	return nil
+}
+
+// AlertFilter selects an account's alerts.
+type AlertFilter struct {
+	From, Until time.Time    // by created; zero = open
+	Status      AlertStatus  // "" = any
+	Kind        AlertKind    // "" = any
+	List        string       // "" = any
+	IP          netip.Prefix // alerts whose resource overlaps it; invalid = any
+	Page, Items int          // 1-based page of Items (default 1, 50)
+}
+
+const alertCols = `id, account_id, kind, status, created, detected, resource, watched, list, lists, src_part, src_offset, published`
+
+func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
+	var a Alert
+	var created, detected int64
+	var lists string
+	var pub int
+	err := sc.Scan(&a.ID, &a.Account, &a.Kind, &a.Status, &created, &detected, &a.Resource, &a.Watched, &a.List, &lists, &a.SourcePartition, &a.SourceOffset, &pub)
+	a.Created, a.Detected = time.UnixMicro(created).UTC(), time.UnixMicro(detected).UTC()
+	a.Lists = []string{}
+	if lists != "" {
+		a.Lists = strings.Split(lists, ",")
+	}
+	a.Published = pub != 0
+	return a, err
+}
+
+// Alerts returns account id's alerts matching f, newest first, and how
+// many match in all.
+func (s *Store) Alerts(ctx context.Context, id ID, f AlertFilter) ([]Alert, int, error) {
+	where := []string{"account_id = ?"}
+	args := []any{int64(id)}
+	if !f.From.IsZero() {
+		where, args = append(where, "created >= ?"), append(args, f.From.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "created <= ?"), append(args, f.Until.UnixMicro())
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Kind != "" {
+		where, args = append(where, "kind = ?"), append(args, string(f.Kind))
+	}
+	if f.List != "" {
+		where, args = append(where, "list = ?"), append(args, f.List)
+	}
+	if f.IP.IsValid() {
+		first, last, err := rangeOf(f.IP)
+		if err != nil {
+			return nil, 0, err
+		}
+		where, args = append(where, "res_first <= ? AND res_last >= ?"), append(args, last, first)
+	}
+	if f.Page < 1 {
+		f.Page = 1
+	}
+	if f.Items < 1 {
+		f.Items = 50
+	}
+	cond := strings.Join(where, " AND ")
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE `+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count alerts: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE `+cond+` ORDER BY created DESC, id DESC LIMIT ? OFFSET ?`,
+		append(args, f.Items, (f.Page-1)*f.Items)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list alerts: %w", err)
+	}
+	defer rows.Close()
+	out := []Alert{}
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, a)
+	}
+	return out, total, rows.Err()
+}
+
+// Alert returns account id's alert aid; ErrNotFound for another
+// account's.
+func (s *Store) Alert(ctx context.Context, id ID, aid int64) (Alert, error) {
+	a, err := scanAlert(s.db.QueryRowContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE id = ? AND account_id = ?`, aid, int64(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("alert %d: %w", aid, ErrNotFound)
+	}
+	return a, err
+}
+
+// Ack acknowledges account id's alert aid (idempotent).
+func (s *Store) Ack(ctx context.Context, id ID, aid int64) (Alert, error) {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE alerts SET status = ?, acked = ? WHERE id = ? AND account_id = ? AND status <> ?`,
+			string(StatusAcknowledged), s.now().UnixMicro(), aid, int64(id), string(StatusAcknowledged))
+		return err
+	})
+	if err != nil {
+		return Alert{}, fmt.Errorf("acknowledge alert %d: %w", aid, err)
+	}
+	return s.Alert(ctx, id, aid)
+}
+
+// Unreported returns account id's alerts that no notification has
+// carried yet, oldest first, at most limit.
+func (s *Store) Unreported(ctx context.Context, id ID, limit int) ([]Alert, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE account_id = ? AND reported IS NULL ORDER BY id LIMIT ?`, int64(id), limit)
+	if err != nil {
+		return nil, fmt.Errorf("unreported alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []Alert
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// MarkReported records that a notification carried the alerts: new ones
+// become reported (acknowledged ones stay so).
+func (s *Store) MarkReported(ctx context.Context, id ID, ids []int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		now := s.now().UnixMicro()
+		for _, aid := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE alerts SET reported = ?, status = CASE WHEN status = ? THEN ? ELSE status END WHERE id = ? AND account_id = ? AND reported IS NULL`,
+				now, string(StatusNew), string(StatusReported), aid, int64(id)); err != nil {
+				return fmt.Errorf("mark alert %d reported: %w", aid, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Unpublished returns alerts not yet on the alert topic, oldest first.
+func (s *Store) Unpublished(ctx context.Context, limit int) ([]Alert, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE published = 0 ORDER BY id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("unpublished alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []Alert
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// MarkPublished records that the alerts are on the alert topic.
+func (s *Store) MarkPublished(ctx context.Context, ids []int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, aid := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE alerts SET published = 1 WHERE id = ?`, aid); err != nil {
+				return fmt.Errorf("mark alert %d published: %w", aid, err)
+			}
+		}
+		return nil
+	})
+}
