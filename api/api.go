@@ -79,6 +79,9 @@ type Deps struct {
 	// (account.Store); nil means no accounts: keys are refused and the
 	// /v1 routes answer 503.
 	Accounts Accounts
+	// Sessions are the dashboard's sign-in sessions (account.Store); nil
+	// means the dashboard cannot sign in.
+	Sessions Sessions
 }
 
 // Config configures the HTTP server.
@@ -94,6 +97,8 @@ type Config struct {
 	// (/metadata/changes/ip/{cidr}) may gather, and how deep /badip/{cidr}
 	// may page; a broader query is answered 422.
 	MaxRangeRows int `yaml:"max_range_rows"`
+	// SessionTTL is how long a dashboard sign-in lasts (default 12h).
+	SessionTTL time.Duration `yaml:"session_ttl"`
 	// Auth is the top-level `auth` section, set by the caller.
 	Auth AuthConfig `yaml:"-"`
 }
@@ -121,6 +126,9 @@ func (c *Config) Defaults() {
 	if c.MaxRangeRows == 0 {
 		c.MaxRangeRows = 100_000
 	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 12 * time.Hour
+	}
 }
 
 // Validate checks c.
@@ -130,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatch < 1 {
 		return errors.New("http.max_batch must be positive")
+	}
+	if c.SessionTTL < time.Minute {
+		return fmt.Errorf("http.session_ttl %v: must be at least 1m", c.SessionTTL)
 	}
 	if c.MaxSQLBytes < 1 || c.MaxBatchBytes < 1 || c.MaxRangeRows < 1 {
 		return errors.New("http.max_sql_bytes, http.max_batch_bytes and http.max_range_rows must be positive")
@@ -194,6 +205,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	h.POST("/admin/check", s.authn(account.ScopeAdmin, keyOptional), s.check)
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
 	get(v1, "/account", s.account)
+	s.routeUI(h)
 	get(h, "/metrics", serveMetrics)
 	get(h, "/healthz", s.healthz)
 	get(h, "/readyz", s.readyz)

@@ -59,19 +59,32 @@ func apiKey(c *gin.Context) string {
 func (s *Server) authn(scope account.Scope, mode keyMode) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		key := apiKey(c)
-		if key == "" {
-			if mode == keyOptional && !s.cfg.Auth.Required {
+		var p account.Principal
+		var err error
+		if key != "" {
+			if s.deps.Accounts == nil {
+				s.fail(c, fmt.Errorf("accounts %w", errUnavailable))
+				return
+			}
+			p, err = s.deps.Accounts.Authenticate(c.Request.Context(), key)
+		} else {
+			// No key: the dashboard's session cookie (ui.go) stands for
+			// the key it was opened with. A missing or stale session is
+			// anonymous where anonymous requests are allowed.
+			var had bool
+			p, had, err = s.fromSession(c)
+			if mode == keyOptional && !s.cfg.Auth.Required && (!had || errors.Is(err, account.ErrUnauthorized)) {
 				c.Next()
 				return
 			}
-			s.fail(c, fmt.Errorf("%w", errNoKey))
-			return
+			if !had {
+				s.fail(c, fmt.Errorf("%w", errNoKey))
+				return
+			}
+			if err == nil && s.deps.Accounts == nil {
+				err = fmt.Errorf("accounts %w", errUnavailable)
+			}
 		}
-		if s.deps.Accounts == nil {
-			s.fail(c, fmt.Errorf("accounts %w", errUnavailable))
-			return
-		}
-		p, err := s.deps.Accounts.Authenticate(c.Request.Context(), key)
 		if err != nil {
 			s.fail(c, err)
 			return

@@ -53,7 +53,7 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, errNoKey), errors.Is(err, account.ErrUnauthorized):
 		return http.StatusUnauthorized
-	case errors.Is(err, account.ErrForbidden):
+	case errors.Is(err, account.ErrForbidden), errors.Is(err, errCSRF):
 		return http.StatusForbidden
 	case errors.Is(err, account.ErrQuota):
 		return http.StatusTooManyRequests
