@@ -18,6 +18,7 @@ run: build
 ## demo: the same, offline, replaying ../shared/data/blocklists
 demo: build
 	@test -d ../shared/data/blocklists || { echo "demo needs ../shared/data/blocklists next to this checkout"; exit 1; }
+	@$(BIN) account demo --config demo.yaml
 	$(BIN) serve --config demo.yaml
 
 ## test: every test, with the race detector

@@ -73,7 +73,7 @@ function fmtNum(n) {
 }
 
 function meter(used, limit) {
-  const pct = limit > 0 ? Math.min(100, 100 * used / limit) : 0;
+  const pct = typeof used === 'number' && limit > 0 ? Math.min(100, 100 * used / limit) : 0;
   const bar = h('div');
   bar.style.width = pct.toFixed(1) + '%';
   return h('div', {class: pct >= 80 ? 'meter high' : 'meter', title: pct.toFixed(1) + '%'}, bar);
@@ -304,7 +304,7 @@ async function ipPage(ip) {
         h('span', {class: 'muted'}, fmtTime(it.timestamp)), ' ',
         h('strong', {}, it.command === 'add' ? 'added to ' : 'removed from '), it.blacklist_change,
         it.resource && it.resource !== ip ? h('span', {class: 'mono'}, ` (${it.inside ? 'inside' : 'as'} ${it.resource})`) : '',
-        h('div', {class: 'muted'}, 'on: ' + (it.blacklists || 'no list'))))));
+        h('div', {class: 'muted'}, 'on: ' + (it.blacklists ? it.blacklists.split(',').join(', ') : 'no list'))))));
   });
   await section('chart-body', async (el) => el.replaceChildren(chart(items)));
 }

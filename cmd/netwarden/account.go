@@ -21,6 +21,7 @@ commands:
   plan ID PLAN                                              move account ID to PLAN
   key ID [--scopes read,sql]                                a new API key for account ID
   revoke KEY                                                revoke a key (whole, or its 8-character id)
+  demo                                                      the demo account (make demo): created and its key printed on first start
 
 flags of every command: --config FILE, --data.dir DIR, --json
 Keys are shown once and stored hashed.`
@@ -141,6 +142,8 @@ func cmdAccount(ctx context.Context, args []string) error {
 			return err
 		}
 		return out(map[string]any{"id": id, "key": key, "scopes": sc}, func() { fmt.Printf("API key for account %d (shown once): %s\n", id, key) })
+	case "demo":
+		return demoAccount(ctx, os.Stdout, store, cfg.HTTP.Addr)
 	case "revoke":
 		if err := needArgs(1, "KEY"); err != nil {
 			return err

@@ -88,6 +88,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		SQL:      engine,
 		Checker:  checker,
 		Accounts: accounts,
+		Sessions: accounts,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():
