@@ -182,7 +182,7 @@ function loadSettings() {
     const test = async () => {
       try {
         const r = await api('POST', '/v1/alerts/test-email');
-        msg(out, 'Test e-mail sent' + (r && r.recipients ? ' to ' + [].concat(r.recipients).join(', ') : '') + '.');
+        msg(out, 'Test e-mail sent' + (r && r.sent_to ? ' to ' + [].concat(r.sent_to).join(', ') : '') + '.');
       } catch (e) { msg(out, e.message, true); }
     };
     el.replaceChildren(h('form', {id: 'settings-form', onsubmit: save},
@@ -225,13 +225,13 @@ function loadWatched() {
   return section('watched-body', async (el) => {
     const r = await api('GET', '/v1/alerts/watchlist?items=200');
     const rows = listOf(r, 'entries', 'watchlist', 'items');
-    const count = r && r.watched !== undefined ? `Watching ${fmtNum(r.watched)} of ${fmtNum(r.limit)} addresses` : '';
-    el.replaceChildren(h('p', {class: 'muted'}, count, r && r.total > rows.length ? ` (first ${rows.length} of ${fmtNum(r.total)} entries)` : ''),
+    const total = r && r.total !== undefined ? r.total : rows.length;
+    el.replaceChildren(h('p', {class: 'muted'}, `${fmtNum(total)} entries`, total > rows.length ? ` (the first ${rows.length} shown)` : ''),
       rows.length === 0 ? h('p', {class: 'muted'}, 'Nothing watched yet: import addresses above.') :
-        h('table', {id: 'watched-table'}, h('thead', {}, h('tr', {}, h('th', {}, 'Entry'), h('th', {}, 'Addresses'), h('th', {}, ''))),
+        h('table', {id: 'watched-table'}, h('thead', {}, h('tr', {}, h('th', {}, 'Entry'), h('th', {}, 'Added'), h('th', {}, ''))),
           h('tbody', {}, rows.map(e => {
             const ent = entryOf(e);
-            return h('tr', {'data-entry': ent}, h('td', {class: 'mono'}, h('a', {href: '/ui/ip/' + ent}, ent)), h('td', {}, e.units !== undefined ? fmtNum(e.units) : ''),
+            return h('tr', {'data-entry': ent}, h('td', {class: 'mono'}, h('a', {href: '/ui/ip/' + ent}, ent)), h('td', {}, fmtTime(e.added)),
               h('td', {}, h('button', {type: 'button', class: 'remove', onclick: async () => {
                 try { await api('DELETE', '/v1/alerts/watchlist/' + ent); loadWatched(); } catch (err) { msg(el, err.message, true); }
               }}, 'Remove')));
