@@ -284,7 +284,7 @@ func (s *Store) commit(cur *snapshot, rows []change.Change, offsets map[int32]in
 		c := &rows[i]
 		us := c.Time.UnixMicro()
 		m := monthOf(us)
-		byMonth[m] = append(byMonth[m], row{key: c.Key, list: c.List, ts: us, seq: int64(i), op: c.Op})
+		byMonth[m] = append(byMonth[m], row{key: c.Key, list: c.List, ts: us, seq: int64(i), op: c.Op, part: c.Partition, off: c.Offset})
 	}
 	months := slices.Sorted(maps.Keys(byMonth))
 	var added []*pfile
