@@ -7,10 +7,17 @@
 // as the gauge netwarden_consistency_mismatches; Job.Check runs it once
 // (netwarden check, POST /admin/check). Safe for concurrent use; checks
 // are serialized.
+//
+// With an Auditor (Job.SetAuditor), the periodic check and every check
+// whose context carries WithAudit (netwarden check --audit, POST
+// /admin/check?audit=1) also audit history against the changes topic
+// (see Auditor) and report it in Result.Audit and the gauges
+// netwarden_audit_missing_rows, _extra_rows and _mismatched_rows.
 package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -43,7 +50,20 @@ type Result struct {
 	Resources  int           `json:"resources"`
 	Mismatches int           `json:"mismatches"`
 	Samples    []Mismatch    `json:"samples,omitempty"`
+	// Audit is the audit against the topic, when one ran.
+	Audit *AuditResult `json:"audit,omitempty"`
 }
+
+type auditKey struct{}
+
+// WithAudit makes Job.Check also run the audit.
+func WithAudit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, auditKey{}, true)
+}
+
+// ErrNoAuditor is returned by a check asked to audit by a job without
+// an Auditor.
+var ErrNoAuditor = errors.New("audit requested but no auditor configured")
 
 // Mismatch is one resource whose folded history differs from live state.
 type Mismatch struct {
@@ -59,6 +79,7 @@ type Job struct {
 	state *live.State
 	every time.Duration
 	log   *slog.Logger
+	audit *Auditor
 
 	mu sync.Mutex
 }
@@ -67,6 +88,10 @@ type Job struct {
 func NewJob(store History, keys KeyHistory, state *live.State, every time.Duration, log *slog.Logger) *Job {
 	return &Job{store: store, keys: keys, state: state, every: every, log: log}
 }
+
+// SetAuditor makes the job audit history against the topic (periodic
+// checks always, others on request). Call it before Run.
+func (j *Job) SetAuditor(a *Auditor) { j.audit = a }
 
 // Run checks every interval until ctx ends.
 func (j *Job) Run(ctx context.Context) error {
@@ -82,7 +107,11 @@ func (j *Job) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		res, err := j.Check(ctx)
+		cctx := ctx
+		if j.audit != nil {
+			cctx = WithAudit(ctx)
+		}
+		res, err := j.Check(cctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -95,6 +124,14 @@ func (j *Job) Run(ctx context.Context) error {
 			lvl = slog.LevelError
 		}
 		j.log.Log(ctx, lvl, "consistency check", "resources", res.Resources, "mismatches", res.Mismatches, "took", res.Took)
+		if a := res.Audit; a != nil {
+			lvl := slog.LevelInfo
+			if a.Lost() {
+				lvl = slog.LevelError
+			}
+			j.log.Log(ctx, lvl, "history audit against the topic", "records", a.Records, "state_changing", a.StateChanging,
+				"missing", a.Missing, "extra", a.Extra, "mismatched", a.Mismatched, "unpositioned", a.Unpositioned, "took", a.Took)
+		}
 	}
 }
 
@@ -150,6 +187,16 @@ func (j *Job) Check(ctx context.Context) (Result, error) {
 				res.Samples = append(res.Samples, m)
 			}
 		}
+	}
+	if want, _ := ctx.Value(auditKey{}).(bool); want {
+		if j.audit == nil {
+			return res, ErrNoAuditor
+		}
+		a, err := j.audit.Audit(ctx)
+		if err != nil {
+			return res, err
+		}
+		res.Audit = &a
 	}
 	res.Took = time.Since(res.Started)
 	metrics.GetOrCreateGauge(`netwarden_consistency_mismatches`, nil).Set(float64(res.Mismatches))

@@ -1,0 +1,345 @@
+package check
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/netwarden/netwarden/internal/broker"
+	"github.com/netwarden/netwarden/internal/change"
+	"github.com/netwarden/netwarden/internal/resource"
+	"github.com/netwarden/netwarden/stream/live"
+)
+
+// The audit compares history with the changes topic itself (the
+// consistency check compares it only with the live state, which is folded
+// from history and so cannot see rows history never got).
+//
+// For each partition it reads the topic from its log start to the
+// history manifest's offset, replays the processor's dedupe (a record is
+// state-changing iff applying it to a live state folded in offset order
+// changes it; a resource's records are all in one partition, so folding
+// partition by partition gives the processor's result) and compares the
+// state-changing records with the history rows by (partition, offset):
+//
+//   - missing: a state-changing record without a history row (lost);
+//   - extra: a history row at a position that is not a state-changing
+//     record (doubled or invented);
+//   - mismatched: a row whose content differs from its record.
+//
+// Rows of history files written before rows carried their position
+// (schema version 1) are matched by content instead (MatchedByContent).
+// When topic retention removed the start of a partition (log start > 0)
+// the audit covers it from the log start only (From in the partition's
+// report), seeding the dedupe state with the history rows before it.
+// History rows at or past the manifest offsets read (a commit that ran
+// during the audit) are not compared.
+//
+// Cost: one pass over the topic up to the manifest offsets and one over
+// history, holding 16 bytes per history row.
+
+// Clients makes Kafka clients (broker.Broker).
+type Clients interface {
+	NewClient(opts ...kgo.Opt) (*kgo.Client, error)
+}
+
+// AuditHistory is what the audit reads from history (history.Store).
+type AuditHistory interface {
+	Scan(ctx context.Context, fn func(change.Change) error) error
+	Offsets() map[int32]int64
+}
+
+// Auditor audits history against the changes topic.
+type Auditor struct {
+	brk   Clients
+	store AuditHistory
+	log   *slog.Logger
+}
+
+// NewAuditor makes an auditor.
+func NewAuditor(brk Clients, store AuditHistory, log *slog.Logger) *Auditor {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Auditor{brk: brk, store: store, log: log}
+}
+
+// AuditResult is the outcome of one audit.
+type AuditResult struct {
+	Took time.Duration `json:"took_ns"`
+	// Records is the number of topic records read, StateChanging those
+	// that change the state, Rows the history rows compared.
+	Records       int64 `json:"records"`
+	StateChanging int64 `json:"state_changing"`
+	BadRecords    int64 `json:"bad_records"`
+	Rows          int64 `json:"rows"`
+	Missing       int64 `json:"missing"`
+	Extra         int64 `json:"extra"`
+	Mismatched    int64 `json:"mismatched"`
+	// Unpositioned counts history rows without a topic position; of those,
+	// MatchedByContent matched a record by content.
+	Unpositioned     int64            `json:"unpositioned"`
+	MatchedByContent int64            `json:"matched_by_content"`
+	Partitions       []PartitionAudit `json:"partitions"`
+	Samples          []AuditSample    `json:"samples,omitempty"`
+}
+
+// Lost reports whether the audit found history different from the topic.
+func (r AuditResult) Lost() bool { return r.Missing+r.Extra+r.Mismatched > 0 }
+
+// PartitionAudit is the range of one partition the audit covered:
+// offsets [From, To). From is above 0 when retention removed the start
+// of the log (Truncated).
+type PartitionAudit struct {
+	Partition int32 `json:"partition"`
+	From      int64 `json:"from"`
+	To        int64 `json:"to"`
+	Truncated bool  `json:"truncated,omitempty"`
+	Missing   int64 `json:"missing"`
+}
+
+// AuditSample is one difference.
+type AuditSample struct {
+	Kind      string `json:"kind"` // missing, extra, mismatched
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Record    string `json:"record,omitempty"` // the topic's change
+	Row       string `json:"row,omitempty"`    // the history row
+}
+
+const maxSamples = 20
+
+var (
+	mAuditMissing    = metrics.NewGauge(`netwarden_audit_missing_rows`, nil)
+	mAuditExtra      = metrics.NewGauge(`netwarden_audit_extra_rows`, nil)
+	mAuditMismatched = metrics.NewGauge(`netwarden_audit_mismatched_rows`, nil)
+	mAudits          = metrics.NewCounter(`netwarden_audits_total`)
+)
+
+var seed = maphash.MakeSeed()
+
+// digest identifies a change's content.
+func digest(us int64, op change.Op, list, key []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	var b [9]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(us))
+	b[8] = byte(op)
+	_, _ = h.Write(b[:])
+	_, _ = h.Write(list)
+	_ = h.WriteByte(0)
+	_, _ = h.Write(key)
+	return h.Sum64()
+}
+
+func describe(c change.Change) string {
+	name := fmt.Sprintf("%x", c.Key)
+	if r, err := resource.FromKey(c.Key); err == nil {
+		name = r.String()
+	}
+	return fmt.Sprintf("%s %s %s %s", c.Time.UTC().Format(time.RFC3339Nano), c.Op, c.List, name)
+}
+
+// Audit runs one audit.
+func (a *Auditor) Audit(ctx context.Context) (res AuditResult, err error) {
+	start := time.Now()
+	to := a.store.Offsets()
+	defer func() {
+		res.Took = time.Since(start)
+		mAuditMissing.Set(float64(res.Missing))
+		mAuditExtra.Set(float64(res.Extra))
+		mAuditMismatched.Set(float64(res.Mismatched))
+		mAudits.Inc()
+	}()
+	if len(to) == 0 {
+		return res, nil // nothing consumed yet
+	}
+	cl, err := a.brk.NewClient()
+	if err != nil {
+		return res, fmt.Errorf("audit: %w", err)
+	}
+	starts, err := kadm.NewClient(cl).ListStartOffsets(ctx, broker.TopicChanges)
+	cl.Close()
+	if err != nil {
+		return res, fmt.Errorf("audit: list start offsets: %w", err)
+	}
+	from := map[int32]int64{}
+	var serr error
+	starts.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil && serr == nil {
+			serr = fmt.Errorf("audit: start offset of partition %d: %w", o.Partition, o.Err)
+		}
+		from[o.Partition] = max(o.Offset, 0)
+	})
+	if serr != nil {
+		return res, serr
+	}
+
+	// History: positions -> content digest; rows before a truncated log
+	// start are kept whole to seed the dedupe state.
+	rows := map[int32]map[int64]uint64{}
+	byContent := map[uint64]int64{}
+	seedRows := map[int32][]change.Change{}
+	extra := func(c change.Change, why string) {
+		res.Extra++
+		if len(res.Samples) < maxSamples {
+			res.Samples = append(res.Samples, AuditSample{Kind: "extra", Partition: c.Partition, Offset: c.Offset, Row: describe(c) + why})
+		}
+	}
+	err = a.store.Scan(ctx, func(c change.Change) error {
+		if !c.HasPosition() {
+			res.Unpositioned++
+			byContent[digest(c.Time.UnixMicro(), c.Op, []byte(c.List), []byte(c.Key))]++
+			return nil
+		}
+		end, ok := to[c.Partition]
+		if !ok || c.Offset >= end {
+			return nil // committed after the audit read the offsets
+		}
+		res.Rows++
+		if c.Offset < from[c.Partition] {
+			seedRows[c.Partition] = append(seedRows[c.Partition], c)
+			return nil
+		}
+		m := rows[c.Partition]
+		if m == nil {
+			m = map[int64]uint64{}
+			rows[c.Partition] = m
+		}
+		if _, dup := m[c.Offset]; dup {
+			extra(c, " (position twice in history)")
+			return nil
+		}
+		m[c.Offset] = digest(c.Time.UnixMicro(), c.Op, []byte(c.List), []byte(c.Key))
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("audit: scan history: %w", err)
+	}
+
+	state := live.New()
+	for _, cs := range seedRows {
+		slices.SortFunc(cs, func(x, y change.Change) int { return cmp.Compare(x.Offset, y.Offset) })
+		state.ApplyChanges(cs, make([]bool, len(cs)))
+	}
+	want := map[int32]kgo.Offset{}
+	for _, p := range slices.Sorted(maps.Keys(to)) {
+		pa := PartitionAudit{Partition: p, From: from[p], To: to[p], Truncated: from[p] > 0}
+		if pa.From > pa.To { // retention removed everything up to the manifest
+			pa.From = pa.To
+		}
+		res.Partitions = append(res.Partitions, pa)
+		if pa.From < pa.To {
+			want[p] = kgo.NewOffset().At(pa.From)
+		}
+	}
+	if len(want) > 0 {
+		if err := a.replay(ctx, want, to, state, rows, byContent, &res); err != nil {
+			return res, err
+		}
+	}
+	for i := range res.Partitions {
+		pa := &res.Partitions[i]
+		for off := range rows[pa.Partition] {
+			if off >= pa.From {
+				res.Extra++
+				if len(res.Samples) < maxSamples {
+					res.Samples = append(res.Samples, AuditSample{Kind: "extra", Partition: pa.Partition, Offset: off,
+						Row: "a history row where the topic has no state-changing record"})
+				}
+			}
+		}
+	}
+	return res, nil
+}
+
+// replay reads the partitions in want from their offsets up to to,
+// applies each record to state and compares the state-changing ones
+// with rows, deleting the rows it matched.
+func (a *Auditor) replay(ctx context.Context, want map[int32]kgo.Offset, to map[int32]int64, state *live.State,
+	rows map[int32]map[int64]uint64, byContent map[uint64]int64, res *AuditResult) error {
+	cl, err := a.brk.NewClient(
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{broker.TopicChanges: want}),
+		kgo.FetchMaxBytes(64<<20),
+	)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	defer cl.Close()
+	left := len(want)
+	done := map[int32]bool{}
+	pidx := map[int32]int{}
+	for i, pa := range res.Partitions {
+		pidx[pa.Partition] = i
+	}
+	changed := make([]bool, 1)
+	for left > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("audit: read topic: %w", err)
+		}
+		var ferr error
+		fs.EachError(func(_ string, p int32, err error) {
+			if ferr == nil && !errors.Is(err, context.Canceled) {
+				ferr = fmt.Errorf("audit: read partition %d: %w", p, err)
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end := to[r.Partition]
+			if done[r.Partition] || r.Offset >= end {
+				return
+			}
+			if r.Offset == end-1 {
+				done[r.Partition] = true
+				left--
+			}
+			res.Records++
+			d, err := change.Decode(r.Value)
+			if err != nil {
+				res.BadRecords++ // the processor skips them too
+				return
+			}
+			state.ApplyBatch([]change.Decoded{d}, changed)
+			if !changed[0] {
+				return
+			}
+			res.StateChanging++
+			h := digest(d.Micros, d.Op, d.List, d.Key)
+			got, ok := rows[r.Partition][r.Offset]
+			switch {
+			case ok && got == h:
+				delete(rows[r.Partition], r.Offset)
+			case ok:
+				delete(rows[r.Partition], r.Offset)
+				res.Mismatched++
+				if len(res.Samples) < maxSamples {
+					res.Samples = append(res.Samples, AuditSample{Kind: "mismatched", Partition: r.Partition, Offset: r.Offset, Record: describe(d.Change())})
+				}
+			case byContent[h] > 0:
+				byContent[h]--
+				res.MatchedByContent++
+			default:
+				res.Missing++
+				res.Partitions[pidx[r.Partition]].Missing++
+				if len(res.Samples) < maxSamples {
+					res.Samples = append(res.Samples, AuditSample{Kind: "missing", Partition: r.Partition, Offset: r.Offset, Record: describe(d.Change())})
+				}
+			}
+		})
+	}
+	return nil
+}
