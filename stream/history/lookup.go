@@ -254,6 +254,9 @@ func (f *pfile) lookupRowGroupArrow(rgi int, ks []string, cand []int, order int,
 			continue
 		}
 		if keyR == nil {
+			if err := f.verifyChunk(rgi, colKey); err != nil {
+				return hits, err
+			}
 			c, err := rgr.Column(colKey)
 			if err != nil {
 				return hits, err
@@ -296,6 +299,9 @@ func (f *pfile) lookupRowGroupArrow(rgi int, ks []string, cand []int, order int,
 		cnt := int(last - first)
 		// ts
 		if tsR == nil {
+			if err := f.verifyChunk(rgi, colTS); err != nil {
+				return hits, err
+			}
 			c, err := rgr.Column(colTS)
 			if err != nil {
 				return hits, err
@@ -312,6 +318,9 @@ func (f *pfile) lookupRowGroupArrow(rgi int, ks []string, cand []int, order int,
 		}
 		// op
 		if opR == nil {
+			if err := f.verifyChunk(rgi, colOp); err != nil {
+				return hits, err
+			}
 			c, err := rgr.Column(colOp)
 			if err != nil {
 				return hits, err
@@ -328,6 +337,9 @@ func (f *pfile) lookupRowGroupArrow(rgi int, ks []string, cand []int, order int,
 		}
 		// list
 		if listR == nil {
+			if err := f.verifyChunk(rgi, colList); err != nil {
+				return hits, err
+			}
 			c, err := rgr.Column(colList)
 			if err != nil {
 				return hits, err

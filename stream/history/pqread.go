@@ -52,6 +52,7 @@ type pfile struct {
 	// positions: the file has kafka_partition and kafka_offset (schema
 	// version 2); rows of older files have change.NoPosition.
 	positions bool
+	crcs      crcTable // nil for files written without checksums
 
 	f       *os.File
 	lookupR *file.Reader
@@ -107,6 +108,15 @@ func openPFile(dir string, mf manifestFile) (_ *pfile, err error) {
 	if mf.Bytes != 0 && st.Size() != mf.Bytes {
 		return nil, fmt.Errorf("size %d, manifest says %d", st.Size(), mf.Bytes)
 	}
+	// Footer, page indexes and bloom filters are verified now: they are
+	// parsed next and kept in memory.
+	crcs, err := loadCRCs(abs, st.Size())
+	if err != nil {
+		return nil, err
+	}
+	if err := crcs.verify(f, abs, 0, st.Size(), false); err != nil {
+		return nil, err
+	}
 	r, err := file.NewParquetReader(f, file.WithReadProps(lookupProps))
 	if err != nil {
 		return nil, err
@@ -125,7 +135,7 @@ func openPFile(dir string, mf manifestFile) (_ *pfile, err error) {
 			return nil, fmt.Errorf("column %d is %q, want %q", i, got, name)
 		}
 	}
-	p := &pfile{mf: mf, abs: abs, f: f, lookupR: r, positions: ncols == numCols}
+	p := &pfile{mf: mf, abs: abs, f: f, lookupR: r, positions: ncols == numCols, crcs: crcs}
 	kv := md.KeyValueMetadata()
 	get := func(k string) string {
 		if v := kv.FindValue(k); v != nil {
@@ -322,6 +332,7 @@ func (p *pfile) maybeDeleteLocked() {
 		return
 	}
 	p.deleted = true
+	_ = os.Remove(p.abs + crcSuffix)
 	if err := os.Remove(p.abs); err != nil && !os.IsNotExist(err) {
 		p.log.Warn("history: delete compacted file", "path", p.abs, "err", err)
 	} else {

@@ -369,6 +369,9 @@ func (w *pqWriter) finish() (manifestFile, error) {
 	if err == nil {
 		err = w.f.Sync()
 	}
+	if err == nil {
+		err = writeCRCs(w.tmp, w.final+crcSuffix)
+	}
 	var size int64
 	if err == nil {
 		var st os.FileInfo
@@ -409,6 +412,7 @@ func (w *pqWriter) abort() {
 		w.f = nil
 	}
 	_ = os.Remove(w.tmp)
+	_ = os.Remove(w.final + crcSuffix)
 }
 
 func fmtTS(us int64) string {

@@ -84,6 +84,9 @@ func (c *cursor) fill() (ok bool, err error) {
 		cols := [4]int{colKey, colTS, colOp, colList}
 		var rs [4]file.ColumnChunkReader
 		for j, col := range cols {
+			if err := c.f.verifyChunk(c.rgi, col); err != nil {
+				return false, err
+			}
 			if rs[j], err = rgr.Column(col); err != nil {
 				return false, fmt.Errorf("%q row group %d column %s: %w", c.f.abs, c.rgi, colNames[col], err)
 			}
@@ -94,6 +97,11 @@ func (c *cursor) fill() (ok bool, err error) {
 		c.listR = rs[3].(*file.ByteArrayColumnChunkReader)
 		c.partR, c.offR = nil, nil
 		if c.f.positions {
+			for _, col := range []int{colPartition, colOffset} {
+				if err := c.f.verifyChunk(c.rgi, col); err != nil {
+					return false, err
+				}
+			}
 			pr, err := rgr.Column(colPartition)
 			if err != nil {
 				return false, fmt.Errorf("%q row group %d column %s: %w", c.f.abs, c.rgi, colNames[colPartition], err)

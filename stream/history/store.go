@@ -180,6 +180,7 @@ func removeOrphans(dir string, m manifest, log *slog.Logger) error {
 	live := make(map[string]bool, len(m.Files))
 	for _, f := range m.Files {
 		live[f.Path] = true
+		live[f.Path+crcSuffix] = true
 	}
 	tmp := filepath.Join(dir, manifestName+".tmp")
 	if err := os.Remove(tmp); err == nil {
@@ -291,7 +292,7 @@ func (s *Store) commit(cur *snapshot, rows []change.Change, offsets map[int32]in
 	removeAdded := func() {
 		for _, f := range added {
 			_ = f.f.Close()
-			_ = os.Remove(f.abs)
+			removeData(f.abs)
 		}
 	}
 	// Months are independent files: sort and write them concurrently
@@ -379,7 +380,7 @@ func (s *Store) writeFile(month, prefix string, rs []row) (*pfile, error) {
 	}
 	f, err := openPFile(s.cfg.Dir, mf)
 	if err != nil {
-		_ = os.Remove(w.final)
+		removeData(w.final)
 		return nil, err
 	}
 	return f, nil
