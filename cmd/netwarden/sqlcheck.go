@@ -127,6 +127,12 @@ func cmdCheck(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "netwarden: %d resources differ between history and live state\n", res.Mismatches)
 		bad = true
 	}
+	if res.Files != nil && len(res.Files.Damaged) > 0 {
+		for _, d := range res.Files.Damaged {
+			fmt.Fprintf(os.Stderr, "netwarden: damaged history file %s: %s\n", d.Path, d.Error)
+		}
+		bad = true
+	}
 	if *audit {
 		a := res.Audit
 		if a == nil {
