@@ -74,6 +74,10 @@ var (
 	flushCodec = compress.Codecs.Snappy
 )
 
+// writeV1 makes writers produce schema version 1 files (no position
+// columns), for the tests that old files still read.
+var writeV1 = false
+
 func mustSchema() *schema.GroupNode {
 	str := func(name string) schema.Node {
 		return schema.MustPrimitive(schema.NewPrimitiveNodeLogical(name, parquet.Repetitions.Required,
@@ -89,6 +93,9 @@ func mustSchema() *schema.GroupNode {
 		schema.MustPrimitive(schema.NewPrimitiveNode("key", parquet.Repetitions.Required, parquet.Types.ByteArray, -1, -1)),
 		schema.MustPrimitive(schema.NewPrimitiveNode("kafka_partition", parquet.Repetitions.Required, parquet.Types.Int32, -1, -1)),
 		schema.MustPrimitive(schema.NewPrimitiveNode("kafka_offset", parquet.Repetitions.Required, parquet.Types.Int64, -1, -1)),
+	}
+	if writeV1 {
+		fields = fields[:numColsV1]
 	}
 	return schema.MustGroup(schema.NewGroupNode("schema", parquet.Repetitions.Required, fields, -1))
 }
@@ -303,7 +310,11 @@ func (w *pqWriter) flushRowGroup() error {
 	if err != nil {
 		return fmt.Errorf("write history file %q: %w", w.tmp, err)
 	}
-	for c := 0; c < numCols; c++ {
+	ncols := numCols
+	if writeV1 {
+		ncols = numColsV1
+	}
+	for c := 0; c < ncols; c++ {
 		cw, err := rgw.NextColumn()
 		if err != nil {
 			return fmt.Errorf("write history file %q column %s: %w", w.tmp, colNames[c], err)
@@ -349,7 +360,7 @@ func (w *pqWriter) finish() (manifestFile, error) {
 	}
 	b4, b6 := w.bits.lists()
 	kv := [][2]string{
-		{kvSchemaVersion, strconv.Itoa(SchemaVersion)},
+		{kvSchemaVersion, strconv.Itoa(map[bool]int{false: SchemaVersion, true: 1}[writeV1])},
 		{kvMinTS, fmtTS(w.minTS)},
 		{kvMaxTS, fmtTS(w.maxTS)},
 		{kvBits4, formatBits(b4)},
