@@ -49,6 +49,7 @@
 //	<Dir>/manifest.json.tmp                           a manifest being written
 //	<Dir>/changes/month=YYYY-MM/<name>.parquet        data files
 //	<Dir>/changes/month=YYYY-MM/<name>.parquet.tmp    a data file being written
+//	<Dir>/changes/month=YYYY-MM/<name>.parquet.crc    its checksums (see crc.go)
 //
 // Data files hold the changes of one UTC month (by ts), sorted by
 // (key, ts, arrival order). The manifest lists files in arrival order: of
