@@ -300,12 +300,15 @@ func (a *Auditor) replay(ctx context.Context, want map[int32]kgo.Offset, to map[
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			end := to[r.Partition]
-			if done[r.Partition] || r.Offset >= end {
+			if done[r.Partition] {
 				return
 			}
-			if r.Offset == end-1 {
+			if r.Offset >= end-1 { // the last offset to audit, or past it (a gap)
 				done[r.Partition] = true
 				left--
+				if r.Offset >= end {
+					return
+				}
 			}
 			res.Records++
 			d, err := change.Decode(r.Value)

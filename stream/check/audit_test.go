@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/netwarden/netwarden/internal/broker"
@@ -107,6 +108,24 @@ func TestAuditFindsLostRows(t *testing.T) {
 	if res, err := job.Check(ctx); err != nil || res.Audit != nil {
 		t.Fatalf("a check without WithAudit audited: %+v %v", res.Audit, err)
 	}
+	all := positions(t, store)
+
+	// Retention removes the start of partition 0: the audit says it covers
+	// it from the log start only, and still finds nothing lost.
+	const logStart = 50
+	adm := kadm.NewClient(prod)
+	dr, err := adm.DeleteRecords(ctx, kadm.Offsets{broker.TopicChanges: {0: {Topic: broker.TopicChanges, Partition: 0, At: logStart}}})
+	if err != nil || dr.Error() != nil {
+		t.Fatalf("delete records: %v %v", err, dr.Error())
+	}
+	res, err = job.Check(check.WithAudit(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = res.Audit
+	if a.Lost() || a.Partitions[0].Partition != 0 || !a.Partitions[0].Truncated || a.Partitions[0].From != logStart || a.Partitions[1].Truncated {
+		t.Fatalf("truncated partition 0: audit %+v", a)
+	}
 	if err := store.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +174,14 @@ func TestAuditFindsLostRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	a = res.Audit
+	// Lost rows before partition 0's log start cannot be seen any more.
+	left := positions(t, store)
+	lostRows = 0
+	for pos := range all {
+		if !left[pos] && (pos[0] != 0 || pos[1] >= logStart) {
+			lostRows++
+		}
+	}
 	if res.Mismatches != 0 {
 		t.Logf("the fold check found %d mismatches", res.Mismatches)
 	}
@@ -169,4 +196,18 @@ func TestAuditFindsLostRows(t *testing.T) {
 		t.Fatalf("partition reports sum to %d missing, want %d", perPart, lostRows)
 	}
 	t.Logf("fold check: %d mismatches; audit: %d missing of %d, sample %+v, took %v", res.Mismatches, a.Missing, a.StateChanging, a.Samples[0], a.Took)
+}
+
+// positions returns the (partition, offset) of every stored row.
+func positions(t *testing.T, store *history.Store) map[[2]int64]bool {
+	t.Helper()
+	out := map[[2]int64]bool{}
+	err := store.Scan(context.Background(), func(c change.Change) error {
+		out[[2]int64{int64(c.Partition), c.Offset}] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

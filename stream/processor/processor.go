@@ -513,7 +513,9 @@ func (p *Processor) Bits() (bits4, bits6 []uint8) {
 }
 
 // Changes returns every change of the given keys, stored or buffered,
-// ordered by time (ties: stored order, then arrival order). It never
+// ordered by time (ties: stored order, then arrival order). Topic
+// positions are set on buffered changes only (history lookups do not
+// read them). It never
 // blocks on a flush: buffered rows are collected first, the store is read,
 // then buffers whose commit the store read already covered are dropped.
 func (p *Processor) Changes(keys []string) ([]change.Change, error) {
