@@ -3,6 +3,7 @@ package check_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -93,7 +94,7 @@ func TestAuditFindsLostRows(t *testing.T) {
 	}
 
 	job := check.NewJob(store, proc, state, 0, log)
-	if _, err := job.Check(check.WithAudit(ctx)); err != check.ErrNoAuditor {
+	if _, err := job.Check(check.WithAudit(ctx)); !errors.Is(err, check.ErrNoAuditor) {
 		t.Fatalf("audit without auditor: %v, want ErrNoAuditor", err)
 	}
 	job.SetAuditor(check.NewAuditor(brk, store, log))
