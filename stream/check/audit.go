@@ -9,6 +9,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -47,7 +48,8 @@ import (
 // during the audit) are not compared.
 //
 // Cost: one pass over the topic up to the manifest offsets and one over
-// history, holding 16 bytes per history row.
+// history, holding 16 bytes per history row (sorted by offset per
+// partition and walked beside the records).
 
 // Clients makes Kafka clients (broker.Broker).
 type Clients interface {
@@ -186,17 +188,12 @@ func (a *Auditor) Audit(ctx context.Context) (res AuditResult, err error) {
 		return res, serr
 	}
 
-	// History: positions -> content digest; rows before a truncated log
-	// start are kept whole to seed the dedupe state.
-	rows := map[int32]map[int64]uint64{}
+	// History: (offset, content digest) per partition, sorted by offset;
+	// rows before a truncated log start are kept whole to seed the
+	// dedupe state.
+	rows := map[int32][]posRow{}
 	byContent := map[uint64]int64{}
 	seedRows := map[int32][]change.Change{}
-	extra := func(c change.Change, why string) {
-		res.Extra++
-		if len(res.Samples) < maxSamples {
-			res.Samples = append(res.Samples, AuditSample{Kind: "extra", Partition: c.Partition, Offset: c.Offset, Row: describe(c) + why})
-		}
-	}
 	err = a.store.Scan(ctx, func(c change.Change) error {
 		if !c.HasPosition() {
 			res.Unpositioned++
@@ -212,20 +209,14 @@ func (a *Auditor) Audit(ctx context.Context) (res AuditResult, err error) {
 			seedRows[c.Partition] = append(seedRows[c.Partition], c)
 			return nil
 		}
-		m := rows[c.Partition]
-		if m == nil {
-			m = map[int64]uint64{}
-			rows[c.Partition] = m
-		}
-		if _, dup := m[c.Offset]; dup {
-			extra(c, " (position twice in history)")
-			return nil
-		}
-		m[c.Offset] = digest(c.Time.UnixMicro(), c.Op, []byte(c.List), []byte(c.Key))
+		rows[c.Partition] = append(rows[c.Partition], posRow{off: c.Offset, h: digest(c.Time.UnixMicro(), c.Op, []byte(c.List), []byte(c.Key))})
 		return nil
 	})
 	if err != nil {
 		return res, fmt.Errorf("audit: scan history: %w", err)
+	}
+	for _, rs := range rows {
+		slices.SortFunc(rs, func(x, y posRow) int { return cmp.Compare(x.off, y.off) })
 	}
 
 	state := live.New()
@@ -233,42 +224,98 @@ func (a *Auditor) Audit(ctx context.Context) (res AuditResult, err error) {
 		slices.SortFunc(cs, func(x, y change.Change) int { return cmp.Compare(x.Offset, y.Offset) })
 		state.ApplyChanges(cs, make([]bool, len(cs)))
 	}
+	cmpr := &comparer{res: &res, rows: rows, next: map[int32]int{}, byContent: byContent}
 	want := map[int32]kgo.Offset{}
 	for _, p := range slices.Sorted(maps.Keys(to)) {
 		pa := PartitionAudit{Partition: p, From: from[p], To: to[p], Truncated: from[p] > 0}
 		if pa.From > pa.To { // retention removed everything up to the manifest
 			pa.From = pa.To
 		}
+		cmpr.pidx = append(cmpr.pidx, p)
 		res.Partitions = append(res.Partitions, pa)
 		if pa.From < pa.To {
 			want[p] = kgo.NewOffset().At(pa.From)
 		}
 	}
 	if len(want) > 0 {
-		if err := a.replay(ctx, want, to, state, rows, byContent, &res); err != nil {
+		if err := a.replay(ctx, want, to, state, cmpr); err != nil {
 			return res, err
 		}
 	}
-	for i := range res.Partitions {
-		pa := &res.Partitions[i]
-		for off := range rows[pa.Partition] {
-			if off >= pa.From {
-				res.Extra++
-				if len(res.Samples) < maxSamples {
-					res.Samples = append(res.Samples, AuditSample{Kind: "extra", Partition: pa.Partition, Offset: off,
-						Row: "a history row where the topic has no state-changing record"})
-				}
-			}
-		}
+	for _, p := range cmpr.pidx {
+		cmpr.extraBefore(p, math.MaxInt64) // rows past the last record
 	}
 	return res, nil
 }
 
+// posRow is a history row's offset and content digest.
+type posRow struct {
+	off int64
+	h   uint64
+}
+
+// comparer walks each partition's history rows in offset order beside
+// the topic's records.
+type comparer struct {
+	res       *AuditResult
+	rows      map[int32][]posRow
+	next      map[int32]int // first row not yet compared
+	byContent map[uint64]int64
+	pidx      []int32 // partitions, in res.Partitions order
+}
+
+func (c *comparer) sample(s AuditSample) {
+	if len(c.res.Samples) < maxSamples {
+		c.res.Samples = append(c.res.Samples, s)
+	}
+}
+
+// extraBefore counts the uncompared rows of partition p below offset o as
+// extra: no state-changing record is at their position.
+func (c *comparer) extraBefore(p int32, o int64) {
+	rs, i := c.rows[p], c.next[p]
+	for ; i < len(rs) && rs[i].off < o; i++ {
+		c.res.Extra++
+		why := "a history row where the topic has no state-changing record"
+		if i > 0 && rs[i-1].off == rs[i].off {
+			why = "a position twice in history"
+		}
+		c.sample(AuditSample{Kind: "extra", Partition: p, Offset: rs[i].off, Row: why})
+	}
+	c.next[p] = i
+}
+
+// record compares the record at (p, o) with history; changing says
+// whether it is state-changing, h is its content digest.
+func (c *comparer) record(p int32, o int64, changing bool, h uint64, d change.Decoded) {
+	c.extraBefore(p, o)
+	rs, i := c.rows[p], c.next[p]
+	has := i < len(rs) && rs[i].off == o
+	if has {
+		c.next[p] = i + 1
+	}
+	switch {
+	case !changing && has:
+		c.res.Extra++
+		c.sample(AuditSample{Kind: "extra", Partition: p, Offset: o, Record: describe(d.Change()), Row: "a history row for a record that changes nothing"})
+	case !changing:
+	case has && rs[i].h == h:
+	case has:
+		c.res.Mismatched++
+		c.sample(AuditSample{Kind: "mismatched", Partition: p, Offset: o, Record: describe(d.Change())})
+	case c.byContent[h] > 0:
+		c.byContent[h]--
+		c.res.MatchedByContent++
+	default:
+		c.res.Missing++
+		c.res.Partitions[slices.Index(c.pidx, p)].Missing++
+		c.sample(AuditSample{Kind: "missing", Partition: p, Offset: o, Record: describe(d.Change())})
+	}
+}
+
 // replay reads the partitions in want from their offsets up to to,
-// applies each record to state and compares the state-changing ones
-// with rows, deleting the rows it matched.
-func (a *Auditor) replay(ctx context.Context, want map[int32]kgo.Offset, to map[int32]int64, state *live.State,
-	rows map[int32]map[int64]uint64, byContent map[uint64]int64, res *AuditResult) error {
+// applies each record to state and compares it with history.
+func (a *Auditor) replay(ctx context.Context, want map[int32]kgo.Offset, to map[int32]int64, state *live.State, cmpr *comparer) error {
 	cl, err := a.brk.NewClient(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{broker.TopicChanges: want}),
 		kgo.FetchMaxBytes(64<<20),
@@ -279,10 +326,6 @@ func (a *Auditor) replay(ctx context.Context, want map[int32]kgo.Offset, to map[
 	defer cl.Close()
 	left := len(want)
 	done := map[int32]bool{}
-	pidx := map[int32]int{}
-	for i, pa := range res.Partitions {
-		pidx[pa.Partition] = i
-	}
 	changed := make([]bool, 1)
 	for left > 0 {
 		fs := cl.PollFetches(ctx)
@@ -310,38 +353,18 @@ func (a *Auditor) replay(ctx context.Context, want map[int32]kgo.Offset, to map[
 					return
 				}
 			}
-			res.Records++
+			cmpr.res.Records++
 			d, err := change.Decode(r.Value)
 			if err != nil {
-				res.BadRecords++ // the processor skips them too
+				cmpr.res.BadRecords++ // the processor skips them too
+				cmpr.record(r.Partition, r.Offset, false, 0, change.Decoded{})
 				return
 			}
 			state.ApplyBatch([]change.Decoded{d}, changed)
-			if !changed[0] {
-				return
+			if changed[0] {
+				cmpr.res.StateChanging++
 			}
-			res.StateChanging++
-			h := digest(d.Micros, d.Op, d.List, d.Key)
-			got, ok := rows[r.Partition][r.Offset]
-			switch {
-			case ok && got == h:
-				delete(rows[r.Partition], r.Offset)
-			case ok:
-				delete(rows[r.Partition], r.Offset)
-				res.Mismatched++
-				if len(res.Samples) < maxSamples {
-					res.Samples = append(res.Samples, AuditSample{Kind: "mismatched", Partition: r.Partition, Offset: r.Offset, Record: describe(d.Change())})
-				}
-			case byContent[h] > 0:
-				byContent[h]--
-				res.MatchedByContent++
-			default:
-				res.Missing++
-				res.Partitions[pidx[r.Partition]].Missing++
-				if len(res.Samples) < maxSamples {
-					res.Samples = append(res.Samples, AuditSample{Kind: "missing", Partition: r.Partition, Offset: r.Offset, Record: describe(d.Change())})
-				}
-			}
+			cmpr.record(r.Partition, r.Offset, changed[0], digest(d.Micros, d.Op, d.List, d.Key), d)
 		})
 	}
 	return nil

@@ -197,6 +197,38 @@ func TestAuditFindsLostRows(t *testing.T) {
 		t.Fatalf("partition reports sum to %d missing, want %d", perPart, lostRows)
 	}
 	t.Logf("fold check: %d mismatches; audit: %d missing of %d, sample %+v, took %v", res.Mismatches, a.Missing, a.StateChanging, a.Samples[0], a.Took)
+
+	// A wrong row at a lost position (mismatched) and a stored row
+	// doubled at its position (extra).
+	var lostPos, keptPos [2]int64
+	for pos := range all {
+		if !left[pos] && pos[1] >= logStart {
+			lostPos = pos
+		}
+		if left[pos] && pos[1] >= logStart {
+			keptPos = pos
+		}
+	}
+	var doubled change.Change
+	_ = store.Scan(ctx, func(c change.Change) error {
+		if c.Partition == int32(keptPos[0]) && c.Offset == keptPos[1] {
+			doubled = c
+		}
+		return nil
+	})
+	wrong := change.Change{Time: time.Unix(1_700_000_000, 0), Op: change.Add, List: "WRONG", Key: doubled.Key,
+		Partition: int32(lostPos[0]), Offset: lostPos[1]}
+	if err := store.Commit([]change.Change{wrong, doubled}, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err = job.Check(check.WithAudit(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := res.Audit; a.Missing != lostRows-1 || a.Mismatched != 1 || a.Extra != 1 {
+		t.Fatalf("with a wrong and a doubled row: audit missing %d (want %d), mismatched %d, extra %d (want 1, 1); samples %+v",
+			a.Missing, lostRows-1, a.Mismatched, a.Extra, a.Samples)
+	}
 }
 
 // positions returns the (partition, offset) of every stored row.
