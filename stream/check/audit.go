@@ -23,6 +23,19 @@ import (
 	"github.com/netwarden/netwarden/stream/live"
 )
 
+// Clients makes Kafka clients (broker.Broker).
+type Clients interface {
+	NewClient(opts ...kgo.Opt) (*kgo.Client, error)
+}
+
+// AuditHistory is what the audit reads from history (history.Store).
+type AuditHistory interface {
+	Scan(ctx context.Context, fn func(change.Change) error) error
+	Offsets() map[int32]int64
+}
+
+// Auditor audits history against the changes topic.
+//
 // The audit compares history with the changes topic itself (the
 // consistency check compares it only with the live state, which is folded
 // from history and so cannot see rows history never got).
@@ -50,19 +63,6 @@ import (
 // Cost: one pass over the topic up to the manifest offsets and one over
 // history, holding 16 bytes per history row (sorted by offset per
 // partition and walked beside the records).
-
-// Clients makes Kafka clients (broker.Broker).
-type Clients interface {
-	NewClient(opts ...kgo.Opt) (*kgo.Client, error)
-}
-
-// AuditHistory is what the audit reads from history (history.Store).
-type AuditHistory interface {
-	Scan(ctx context.Context, fn func(change.Change) error) error
-	Offsets() map[int32]int64
-}
-
-// Auditor audits history against the changes topic.
 type Auditor struct {
 	brk   Clients
 	store AuditHistory
@@ -230,6 +230,9 @@ func (a *Auditor) Audit(ctx context.Context) (res AuditResult, err error) {
 		pa := PartitionAudit{Partition: p, From: from[p], To: to[p], Truncated: from[p] > 0}
 		if pa.From > pa.To { // retention removed everything up to the manifest
 			pa.From = pa.To
+		}
+		if pa.Truncated {
+			a.log.Warn("audit: retention removed the start of the partition; auditing from the log start", "partition", p, "from", pa.From)
 		}
 		cmpr.pidx = append(cmpr.pidx, p)
 		res.Partitions = append(res.Partitions, pa)
