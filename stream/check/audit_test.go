@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -228,6 +229,25 @@ func TestAuditFindsLostRows(t *testing.T) {
 	if a := res.Audit; a.Missing != lostRows-1 || a.Mismatched != 1 || a.Extra != 1 {
 		t.Fatalf("with a wrong and a doubled row: audit missing %d (want %d), mismatched %d, extra %d (want 1, 1); samples %+v",
 			a.Missing, lostRows-1, a.Mismatched, a.Extra, a.Samples)
+	}
+
+	// The periodic check audits too and exposes the result as gauges.
+	metrics.GetOrCreateGauge(`netwarden_audit_missing_rows`, nil).Set(0)
+	periodic := check.NewJob(store, proc, state, 20*time.Millisecond, log)
+	periodic.SetAuditor(check.NewAuditor(brk, store, log))
+	rctx, rcancel := context.WithCancel(ctx)
+	rdone := make(chan error, 1)
+	go func() { rdone <- periodic.Run(rctx) }()
+	deadline = time.Now().Add(10 * time.Second)
+	for metrics.GetOrCreateGauge(`netwarden_audit_missing_rows`, nil).Get() != float64(lostRows-1) {
+		if time.Now().After(deadline) {
+			t.Fatal("the periodic check did not report the missing rows in netwarden_audit_missing_rows")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	rcancel()
+	if err := <-rdone; err != nil {
+		t.Fatal(err)
 	}
 }
 
