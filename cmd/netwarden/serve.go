@@ -80,6 +80,8 @@ func cmdServe(ctx context.Context, args []string) error {
 	setLists(engine, scraper.Lists(), log)
 
 	checker := check.NewJob(store, proc, state, cfg.Check.Every, log.With("component", "check"))
+	checker.SetAuditor(check.NewAuditor(brk, store, log.With("component", "audit")))
+	checker.SetVerifier(store)
 
 	srv := api.New(cfg.HTTP, api.Deps{
 		History:  proc,
