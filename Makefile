@@ -4,7 +4,7 @@ BIN       := bin/netwarden
 PKGS      := ./...
 TEST_TIMEOUT ?= 20m
 
-.PHONY: all build run demo test test-short check fmt vet fuzz bench chaos clean
+.PHONY: all build run demo test test-short check fmt vet fuzz bench chaos clean chromium
 
 all: check build
 
@@ -22,8 +22,13 @@ demo: build
 	$(BIN) serve --config demo.yaml
 
 ## test: every test, with the race detector
-test:
+test: chromium
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
+
+## chromium: Debian's chromium for the dashboard's end-to-end test (TestDashboardE2E), when absent
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| echo "could not install chromium: the dashboard e2e test will try apt-get again, then skip"
 
 test-short:
 	$(GO) test -short -timeout $(TEST_TIMEOUT) $(PKGS)

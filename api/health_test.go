@@ -340,6 +340,7 @@ func TestHEADOnEveryGETRoute(t *testing.T) {
 					path += "?" + kind + "=" + v
 				}
 			}
+			path = strings.Replace(path, "/ui/*path", "/ui/alerts", 1)
 			if strings.Contains(path, "*") || strings.Contains(path, ":") {
 				t.Fatalf("test does not know how to fill %s", r.Path)
 			}
