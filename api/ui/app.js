@@ -148,10 +148,10 @@ async function overview() {
 async function alertsPage() {
   main().replaceChildren(
     h('h1', {}, 'Alerts'),
+    h('section', {class: 'card', id: 'activity'}, h('h2', {}, 'Activity'), h('div', {id: 'activity-body'}, 'Loading…')),
     h('section', {class: 'card', id: 'settings'}, h('h2', {}, 'Notifications'), h('div', {id: 'settings-body'}, 'Loading…')),
     h('section', {class: 'card', id: 'import'}, h('h2', {}, 'Import addresses to watch'), importBox()),
     h('section', {class: 'card', id: 'watched'}, h('h2', {}, 'Watched'), h('div', {id: 'watched-body'}, 'Loading…')),
-    h('section', {class: 'card', id: 'activity'}, h('h2', {}, 'Activity'), h('div', {id: 'activity-body'}, 'Loading…')),
     h('section', {class: 'card', id: 'mutes'}, h('h2', {}, 'Muted'), h('div', {id: 'mutes-body'}, 'Loading…')));
   await Promise.all([loadSettings(), loadWatched(), loadActivity(), loadMutes()]);
 }
@@ -219,6 +219,8 @@ function importBox() {
 
 // entryOf reads a watched or muted entry's text.
 const entryOf = (e) => typeof e === 'string' ? e : (e.entry ?? e.prefix ?? e.cidr ?? e.ip ?? '');
+// short shows a single address without its /32 or /128.
+const short = (p) => String(p).replace(/^([0-9.]+)\/32$|^([0-9a-fA-F:.]*:[0-9a-fA-F:.]*)\/128$/, (m, a, b) => a || b);
 const listOf = (r, ...names) => Array.isArray(r) ? r : (names.map(n => r && r[n]).find(Array.isArray) || []);
 
 function loadWatched() {
@@ -231,7 +233,7 @@ function loadWatched() {
         h('table', {id: 'watched-table'}, h('thead', {}, h('tr', {}, h('th', {}, 'Entry'), h('th', {}, 'Added'), h('th', {}, ''))),
           h('tbody', {}, rows.map(e => {
             const ent = entryOf(e);
-            return h('tr', {'data-entry': ent}, h('td', {class: 'mono'}, h('a', {href: '/ui/ip/' + ent}, ent)), h('td', {}, fmtTime(e.added)),
+            return h('tr', {'data-entry': ent}, h('td', {class: 'mono'}, h('a', {href: '/ui/ip/' + short(ent)}, short(ent))), h('td', {}, fmtTime(e.added)),
               h('td', {}, h('button', {type: 'button', class: 'remove', onclick: async () => {
                 try { await api('DELETE', '/v1/alerts/watchlist/' + ent); loadWatched(); } catch (err) { msg(el, err.message, true); }
               }}, 'Remove')));
@@ -246,7 +248,7 @@ function loadMutes() {
     el.replaceChildren(rows.length === 0 ? h('p', {class: 'muted'}, 'Nothing muted. Mute an address from the activity table.') :
       h('table', {id: 'mutes-table'}, h('tbody', {}, rows.map(e => {
         const ent = entryOf(e);
-        return h('tr', {'data-entry': ent}, h('td', {class: 'mono'}, ent), h('td', {}, h('button', {type: 'button', onclick: async () => {
+        return h('tr', {'data-entry': ent}, h('td', {class: 'mono'}, short(ent)), h('td', {}, h('button', {type: 'button', onclick: async () => {
           try { await api('DELETE', '/v1/alerts/mutes/' + ent); loadMutes(); } catch (err) { msg(el, err.message, true); }
         }}, 'Unmute')));
       }))));
@@ -262,8 +264,8 @@ function loadActivity() {
         h('tbody', {}, rows.map(a => h('tr', {'data-id': a.id, 'data-status': a.status},
           h('td', {}, fmtTime(a.created)),
           h('td', {}, h('span', {class: 'badge ' + a.kind}, a.kind)),
-          h('td', {class: 'mono'}, h('a', {href: '/ui/ip/' + a.resource}, a.resource)),
-          h('td', {class: 'mono'}, a.watched),
+          h('td', {class: 'mono'}, h('a', {href: '/ui/ip/' + short(a.resource)}, short(a.resource))),
+          h('td', {class: 'mono'}, short(a.watched)),
           h('td', {}, a.list),
           h('td', {}, (a.lists || []).join(', ')),
           h('td', {}, h('span', {class: 'badge status ' + a.status}, a.status)),

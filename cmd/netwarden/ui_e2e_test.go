@@ -183,6 +183,7 @@ func TestDashboardE2E(t *testing.T) {
 	screenshot(t, ctx, "ip")
 
 	dashboardAlerts(t, ctx, base, listA, listB)
+	cdp(t, ctx, "taller viewport", 10*time.Second, chromedp.EmulateViewport(1100, 1250))
 	screenshot(t, ctx, "alerts")
 }
 
