@@ -288,10 +288,15 @@ async function ipPage(ip) {
     h('section', {class: 'card', id: 'chart'}, h('h2', {}, 'Lists over time'), h('div', {id: 'chart-body'}, 'Loading…')),
     h('section', {class: 'card', id: 'history'}, h('h2', {}, 'History'), h('div', {id: 'history-body'}, 'Loading…')));
   await section('current-body', async (el) => {
-    let lists = [];
-    try { lists = (await api('GET', '/badip/' + ip)).response || []; } catch (e) { if (e.status !== 404) throw e; }
-    el.replaceChildren(lists.length === 0 ? h('p', {id: 'clean'}, 'On no list.') :
-      h('ul', {id: 'current-lists'}, lists.map(l => h('li', {}, typeof l === 'string' ? l : (l.ip ? `${l.ip}: ${(l.blacklists || []).join(', ')}` : JSON.stringify(l))))));
+    let r = {};
+    try { r = await api('GET', '/badip/' + ip); } catch (e) { if (e.status !== 404) throw e; }
+    const lists = r.response || [], inside = r.inside || [];
+    el.replaceChildren(lists.length === 0 ? h('p', {id: 'clean'}, inside.length ? 'The range itself is on no list.' : 'On no list.') :
+      h('ul', {id: 'current-lists'}, lists.map(l => h('li', {}, String(l)))),
+      inside.length === 0 ? '' : h('div', {id: 'inside'},
+        h('p', {class: 'muted'}, `Listed inside the range: ${fmtNum(r.inside_total ?? inside.length)}` + (r.inside_total > inside.length ? ` (the first ${inside.length} shown)` : '')),
+        h('table', {}, h('tbody', {}, inside.map(x => h('tr', {},
+          h('td', {class: 'mono'}, h('a', {href: '/ui/ip/' + x.ip}, x.ip)), h('td', {}, (x.blacklists || []).join(', '))))))));
   });
   const items = [];
   await section('history-body', async (el) => {

@@ -181,6 +181,14 @@ func TestDashboardE2E(t *testing.T) {
 		t.Fatalf("IP page timeline: %q", timeline)
 	}
 	screenshot(t, ctx, "ip")
+	// A range: the lists covering it and what is listed inside.
+	cdp(t, ctx, "IP page of a range", time.Minute,
+		chromedp.Navigate(base+"/ui/ip/203.0.113.0/24"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="ip"]`)),
+	)
+	if current, inside := text(t, ctx, "#current-lists"), text(t, ctx, "#inside"); current != "LIST-A" || !strings.Contains(inside, "203.0.113.9\tLIST-B") {
+		t.Fatalf("range page: current %q, inside %q", current, inside)
+	}
 
 	dashboardAlerts(t, ctx, base, listA, listB)
 	cdp(t, ctx, "taller viewport", 10*time.Second, chromedp.EmulateViewport(1100, 1250))
