@@ -496,7 +496,9 @@ func TestConfigValidate(t *testing.T) {
 		{"smtp", func(c *Config) { c.SMTP.Host, c.SMTP.From = "mail.example.com", "netwarden <a@example.com>" }, true},
 		{"smtp without from", func(c *Config) { c.SMTP.Host = "mail.example.com" }, false},
 		{"from with CRLF", func(c *Config) { c.SMTP.Host, c.SMTP.From = "mail.example.com", "a@example.com\r\nBcc: b@example.com" }, false},
-		{"bad starttls", func(c *Config) { c.SMTP.Host, c.SMTP.From, c.SMTP.StartTLS = "m.example.com", "a@example.com", "sometimes" }, false},
+		{"bad starttls", func(c *Config) {
+			c.SMTP.Host, c.SMTP.From, c.SMTP.StartTLS = "m.example.com", "a@example.com", "sometimes"
+		}, false},
 		{"password without user", func(c *Config) { c.SMTP.Host, c.SMTP.From, c.SMTP.Password = "m.example.com", "a@example.com", "x" }, false},
 		{"relative public url", func(c *Config) { c.PublicURL = "dash.example.com" }, false},
 		{"tiny interval", func(c *Config) { c.Interval = time.Millisecond }, false},
