@@ -113,16 +113,23 @@ type smtpServer struct {
 	msgs     []received
 	failData int
 	arrived  chan struct{}
+	noAuth   bool // accept mail without AUTH (the plain server)
 }
 
-func startSMTP(t *testing.T) *smtpServer {
+func startSMTP(t *testing.T) *smtpServer { t.Helper(); return startSMTPServer(t, true) }
+
+// startSMTPServer starts the server, with STARTTLS offered or not.
+func startSMTPServer(t *testing.T, withTLS bool) *smtpServer {
 	t.Helper()
 	cert, caFile := selfSigned(t)
 	s := &smtpServer{caFile: caFile, user: "relay", pass: "s3cret", arrived: make(chan struct{}, 100)}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{srv: s, conn: c}, nil }))
 	srv.Domain = "localhost"
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	srv.AllowInsecureAuth = false
+	if withTLS {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	} else {
+		srv.AllowInsecureAuth, s.noAuth = true, true
+	}
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	srv.ErrorLog = nopLogger{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -168,7 +175,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if s.cur.user == "" {
+	if s.cur.user == "" && !s.srv.noAuth {
 		return smtp.ErrAuthRequired
 	}
 	s.cur.from = from

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	netmail "net/mail"
@@ -512,5 +513,75 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want ok %v", err, tc.ok)
 			}
 		})
+	}
+}
+
+func TestSMTPPoliciesAndTimeouts(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	plain := startSMTPServer(t, false)
+	base := func(port int) Config {
+		c := Config{SMTP: SMTPConfig{Host: "127.0.0.1", Port: port, Username: plain.user, Password: plain.pass, From: "alerts@netwarden.example", Timeout: 300 * time.Millisecond}}
+		c.Defaults()
+		return c
+	}
+	acct := account.Account{ID: 1, Email: "owner@example.com"}
+
+	// STARTTLS mandatory (the default) refuses a server without it, so
+	// credentials never cross in clear text.
+	if err := New(base(plain.addr.Port), nil, log).TestEmail(ctx, acct, []string{"owner@example.com"}); !errors.Is(err, ErrDelivery) {
+		t.Errorf("mandatory STARTTLS against a plain server: %v", err)
+	}
+	if n := len(plain.messages()); n != 0 {
+		t.Fatalf("%d messages sent without TLS", n)
+	}
+	// Opportunistic goes ahead without it, but never sends credentials
+	// in clear text.
+	c := base(plain.addr.Port)
+	c.SMTP.StartTLS = StartTLSOpportunistic
+	if err := New(c, nil, log).TestEmail(ctx, acct, []string{"owner@example.com"}); !errors.Is(err, ErrDelivery) {
+		t.Errorf("opportunistic with credentials, no TLS: %v", err)
+	}
+	c.SMTP.Username, c.SMTP.Password = "", ""
+	if err := New(c, nil, log).TestEmail(ctx, acct, []string{"owner@example.com"}); err != nil {
+		t.Fatalf("opportunistic: %v", err)
+	}
+	if msgs := plain.messages(); len(msgs) != 1 || msgs[0].tls {
+		t.Fatalf("opportunistic: %+v", msgs)
+	}
+
+	// A server that accepts and never answers: the timeout ends it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			cn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, cn)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-accepted
+		mu.Lock()
+		for _, cn := range conns {
+			cn.Close()
+		}
+		mu.Unlock()
+	})
+	start := time.Now()
+	err = New(base(ln.Addr().(*net.TCPAddr).Port), nil, log).TestEmail(ctx, acct, []string{"owner@example.com"})
+	if !errors.Is(err, ErrDelivery) || time.Since(start) > 5*time.Second {
+		t.Errorf("silent server: %v after %v, want ErrDelivery within the timeout", err, time.Since(start))
 	}
 }
