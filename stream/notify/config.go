@@ -45,6 +45,9 @@ type SMTPConfig struct {
 	Port     int    `yaml:"port"`
 	Username string `yaml:"username"` // "" = no SMTP AUTH
 	Password string `yaml:"password"`
+	// PasswordFile holds the password instead (read at each delivery;
+	// keeps it out of the configuration file).
+	PasswordFile string `yaml:"password_file"`
 	// From is the sender, e.g. `netwarden <alerts@example.com>`.
 	From string `yaml:"from"`
 	// StartTLS: mandatory (default: refuse a server without STARTTLS),
@@ -145,8 +148,16 @@ func (c Config) Validate() error {
 		default:
 			errs = append(errs, fmt.Errorf("notify.smtp.starttls %q: want mandatory, opportunistic or none", s.StartTLS))
 		}
-		if s.Password != "" && s.Username == "" {
+		if (s.Password != "" || s.PasswordFile != "") && s.Username == "" {
 			errs = append(errs, errors.New("notify.smtp.password is set but notify.smtp.username is empty"))
+		}
+		if s.Password != "" && s.PasswordFile != "" {
+			errs = append(errs, errors.New("notify.smtp.password and notify.smtp.password_file are both set"))
+		}
+		if s.PasswordFile != "" {
+			if _, err := os.Stat(s.PasswordFile); err != nil {
+				errs = append(errs, fmt.Errorf("notify.smtp.password_file: %w", err))
+			}
 		}
 		if s.CAFile != "" {
 			if _, err := os.Stat(s.CAFile); err != nil {

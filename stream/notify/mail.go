@@ -197,7 +197,15 @@ func (n *Notifier) mailClient() (*mail.Client, error) {
 		opts = append(opts, mail.WithTLSPolicy(policy))
 	}
 	if s.Username != "" {
-		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(s.Username), mail.WithPassword(s.Password))
+		pass := s.Password
+		if s.PasswordFile != "" {
+			b, err := os.ReadFile(s.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("read notify.smtp.password_file: %w", err)
+			}
+			pass = strings.TrimRight(string(b), "\r\n")
+		}
+		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthAutoDiscover), mail.WithUsername(s.Username), mail.WithPassword(pass))
 	}
 	if s.HELO != "" {
 		opts = append(opts, mail.WithHELO(s.HELO))

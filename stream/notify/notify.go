@@ -40,11 +40,13 @@ package notify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/netwarden/netwarden/internal/account"
@@ -300,12 +302,18 @@ func (n *Notifier) attempt(ctx context.Context, d *digest, now time.Time) {
 // finished classifies a channel's result: done (succeeded or failed for
 // good) and the error to report.
 func (n *Notifier) finished(err error, d *digest, channel string) (bool, error) {
+	result := "retry"
+	defer func() {
+		metrics.GetOrCreateCounter(fmt.Sprintf(`netwarden_notify_deliveries_total{channel=%q,result=%q}`, channel, result)).Inc()
+	}()
 	switch {
 	case err == nil:
+		result = "ok"
 		d.delivered = true
 		n.log.Info("digest sent", "account", d.acct.ID, "channel", channel, "alerts", len(d.alerts))
 		return true, nil
 	case errors.Is(err, errPermanent):
+		result = "failed"
 		n.log.Warn("digest refused for good", "account", d.acct.ID, "channel", channel, "err", err)
 		return true, err
 	}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	netmail "net/mail"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -115,10 +116,14 @@ func newRig(t *testing.T, allowPrivate bool) *rig {
 	}
 	t.Cleanup(func() { store.Close() })
 	r := &rig{store: store, clk: newManualClock(t0), mail: startSMTP(t), hook: startHook(t), passes: make(chan time.Time, 100)}
+	passFile := filepath.Join(t.TempDir(), "smtp-password")
+	if err := os.WriteFile(passFile, []byte(r.mail.pass+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{
 		Interval: 5 * time.Minute, PublicURL: "https://dash.example.net/", RetryMin: 10 * time.Second, RetryMax: 40 * time.Second,
 		AllowPrivateWebhooks: allowPrivate,
-		SMTP: SMTPConfig{Host: "127.0.0.1", Port: r.mail.addr.Port, Username: r.mail.user, Password: r.mail.pass,
+		SMTP: SMTPConfig{Host: "127.0.0.1", Port: r.mail.addr.Port, Username: r.mail.user, PasswordFile: passFile,
 			From: "netwarden alerts <alerts@netwarden.example>", CAFile: r.mail.caFile, Timeout: 5 * time.Second},
 	}
 	cfg.Defaults()
@@ -480,7 +485,7 @@ func TestTestEmailAndHeaderInjection(t *testing.T) {
 	}
 	// Wrong SMTP password: a delivery error.
 	cfg := r.n.cfg
-	cfg.SMTP.Password = "wrong"
+	cfg.SMTP.PasswordFile, cfg.SMTP.Password = "", "wrong"
 	bad := New(cfg, r.store, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := bad.TestEmail(ctx, r.acct, []string{"owner@example.com"}); !errors.Is(err, ErrDelivery) {
 		t.Errorf("wrong password: %v", err)
