@@ -116,7 +116,7 @@ func (n *Notifier) TestEmail(ctx context.Context, a account.Account, to []string
 		return ErrNotConfigured
 	}
 	now := n.clock.Now()
-	text := fmt.Sprintf("This is a test e-mail from netwarden for %s.\n\nAlert digests will look like this message's sender and reach these recipients.\nDashboard: %s/ui/\n", a.Email, n.cfg.PublicURL)
+	text := fmt.Sprintf("This is a test e-mail from netwarden for %s.\n\nAlert digests come from this sender to these recipients: %s.\nDashboard: %s/ui/\n", a.Email, strings.Join(to, ", "), n.cfg.PublicURL)
 	html := htmltemplate.HTMLEscapeString(text)
 	html = "<!doctype html><html><body><p>" + strings.ReplaceAll(html, "\n", "<br>\n") + "</p></body></html>\n"
 	err := n.sendMail(ctx, to, "netwarden test e-mail", text, html, now)
