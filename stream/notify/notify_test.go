@@ -590,3 +590,47 @@ func TestSMTPPoliciesAndTimeouts(t *testing.T) {
 		t.Errorf("silent server: %v after %v, want ErrDelivery within the timeout", err, time.Since(start))
 	}
 }
+
+// TestPayloadMatchesSchema checks the webhook body's fields against
+// docs/schemas/notify-digest.json: every field declared, every required
+// one present.
+func TestPayloadMatchesSchema(t *testing.T) {
+	type obj struct {
+		Required   []string                   `json:"required"`
+		Properties map[string]json.RawMessage `json:"properties"`
+		Items      *obj                       `json:"items"`
+	}
+	b, err := os.ReadFile("../../docs/schemas/notify-digest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema obj
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var alerts obj
+	if err := json.Unmarshal(schema.Properties["alerts"], &alerts); err != nil || alerts.Items == nil {
+		t.Fatalf("schema alerts: %v", err)
+	}
+	p := Payload{Alerts: []PayloadAlert{{Alert: account.Alert{Lists: []string{"x"}}, URL: "https://x/ui/ip/1.2.3.4"}}}
+	body, _ := json.Marshal(p)
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	check := func(where string, o map[string]any, s obj) {
+		t.Helper()
+		for k := range o {
+			if _, ok := s.Properties[k]; !ok {
+				t.Errorf("%s: field %q not in the schema", where, k)
+			}
+		}
+		for _, k := range s.Required {
+			if _, ok := o[k]; !ok {
+				t.Errorf("%s: required %q missing", where, k)
+			}
+		}
+	}
+	check("digest", got, schema)
+	check("alert", got["alerts"].([]any)[0].(map[string]any), *alerts.Items)
+}
