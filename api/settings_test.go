@@ -198,6 +198,9 @@ func TestAlertSettingsAPI(t *testing.T) {
 	if got.code != 200 {
 		t.Fatalf("test-email: %d %v", got.code, got.body)
 	}
+	if got := send(t, "POST", hs.URL+"/v1/alerts/test-email", key, ""); got.code != http.StatusTooManyRequests {
+		t.Errorf("second test-email at once: %d %v", got.code, got.body)
+	}
 	mails.mu.Lock()
 	rcpt := slices.Clone(mails.rcpt)
 	mails.mu.Unlock()

@@ -32,6 +32,9 @@ type Config struct {
 	RetryMax time.Duration `yaml:"retry_max"`
 	// WebhookTimeout bounds one webhook POST (default 10s).
 	WebhookTimeout time.Duration `yaml:"webhook_timeout"`
+	// TestEmailEvery is how often an account may send a test e-mail
+	// (default 30s; more often answers 429).
+	TestEmailEvery time.Duration `yaml:"test_email_every"`
 	// Workers is how many digests are delivered at once (default 4).
 	Workers int `yaml:"workers"`
 	// SMTP is the mail server; an empty host turns e-mail off.
@@ -93,6 +96,9 @@ func (c *Config) Defaults() {
 	if c.WebhookTimeout == 0 {
 		c.WebhookTimeout = 10 * time.Second
 	}
+	if c.TestEmailEvery == 0 {
+		c.TestEmailEvery = 30 * time.Second
+	}
 	if c.Workers == 0 {
 		c.Workers = 4
 	}
@@ -128,6 +134,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryMin <= 0 || c.RetryMax < c.RetryMin {
 		errs = append(errs, fmt.Errorf("notify.retry_min %v, retry_max %v: want 0 < retry_min <= retry_max", c.RetryMin, c.RetryMax))
+	}
+	if c.TestEmailEvery < 0 {
+		errs = append(errs, errors.New("notify.test_email_every must not be negative"))
 	}
 	if c.WebhookTimeout <= 0 {
 		errs = append(errs, errors.New("notify.webhook_timeout must be positive"))

@@ -116,6 +116,13 @@ func (n *Notifier) TestEmail(ctx context.Context, a account.Account, to []string
 		return ErrNotConfigured
 	}
 	now := n.clock.Now()
+	n.testMu.Lock()
+	if last, ok := n.lastTest[a.ID]; ok && now.Sub(last) < n.cfg.TestEmailEvery {
+		n.testMu.Unlock()
+		return fmt.Errorf("%w: one test e-mail per %v; try again in %v", account.ErrQuota, n.cfg.TestEmailEvery, (n.cfg.TestEmailEvery - now.Sub(last)).Round(time.Second))
+	}
+	n.lastTest[a.ID] = now
+	n.testMu.Unlock()
 	text := fmt.Sprintf("This is a test e-mail from netwarden for %s.\n\nAlert digests come from this sender to these recipients: %s.\nDashboard: %s/ui/\n", a.Email, strings.Join(to, ", "), n.cfg.PublicURL)
 	html := htmltemplate.HTMLEscapeString(text)
 	html = "<!doctype html><html><body><p>" + strings.ReplaceAll(html, "\n", "<br>\n") + "</p></body></html>\n"

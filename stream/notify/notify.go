@@ -106,11 +106,14 @@ type Notifier struct {
 	passed func(now time.Time)
 
 	warnOnce sync.Once
+
+	testMu   sync.Mutex
+	lastTest map[account.ID]time.Time // test e-mails, for notify.test_email_every
 }
 
 // New makes a Notifier; cfg must be validated.
 func New(cfg Config, store Store, log *slog.Logger, opts ...Option) *Notifier {
-	n := &Notifier{cfg: cfg, store: store, clock: realClock{}, log: log, pending: map[account.ID]*digest{}}
+	n := &Notifier{cfg: cfg, store: store, clock: realClock{}, log: log, pending: map[account.ID]*digest{}, lastTest: map[account.ID]time.Time{}}
 	for _, o := range opts {
 		o(n)
 	}

@@ -463,20 +463,35 @@ func TestTestEmailAndHeaderInjection(t *testing.T) {
 	if p.hdr.Get("Subject") != "netwarden test e-mail" || !strings.Contains(p.text, "https://dash.example.net/ui/") {
 		t.Errorf("test e-mail %q\n%s", p.hdr.Get("Subject"), p.text)
 	}
+	// One test e-mail per notify.test_email_every (30s) per account.
+	if err := r.n.TestEmail(ctx, r.acct, []string{"owner@example.com"}); !errors.Is(err, account.ErrQuota) {
+		t.Errorf("second test e-mail at once: %v, want ErrQuota", err)
+	}
+	if err := r.n.TestEmail(ctx, account.Account{ID: r.acct.ID + 1, Email: "b@example.com"}, []string{"b@example.com"}); err != nil {
+		t.Errorf("another account's test e-mail: %v", err)
+	}
+	r.clk.set(t0.Add(30 * time.Second))
+	if err := r.n.TestEmail(ctx, r.acct, []string{"owner@example.com"}); err != nil {
+		t.Errorf("test e-mail 30s later: %v", err)
+	}
+	if n := len(r.mail.messages()); n != 3 {
+		t.Fatalf("%d messages, want 3", n)
+	}
 	// Recipients that would add headers or recipients are refused before
 	// anything is sent, whatever the stored settings hold.
-	for _, to := range []string{
+	for i, to := range []string{
 		"owner@example.com\r\nBcc: attacker@evil.example",
 		"owner@example.com\nSubject: x",
 		"Owner <owner@example.com>",
 		"owner@example.com, attacker@evil.example",
 	} {
-		if err := r.n.TestEmail(ctx, r.acct, []string{to}); err == nil {
-			t.Errorf("TestEmail to %q: no error", to)
+		r.clk.set(t0.Add(time.Duration(i+2) * time.Minute))
+		if err := r.n.TestEmail(ctx, r.acct, []string{to}); err == nil || errors.Is(err, account.ErrQuota) {
+			t.Errorf("TestEmail to %q: %v, want a refusal", to, err)
 		}
 	}
-	if n := len(r.mail.messages()); n != 1 {
-		t.Errorf("%d messages after refused recipients, want 1", n)
+	if n := len(r.mail.messages()); n != 3 {
+		t.Errorf("%d messages after refused recipients, want 3", n)
 	}
 	// A server without SMTP: ErrNotConfigured.
 	off := New(Config{}, r.store, slog.New(slog.NewTextHandler(io.Discard, nil)))
