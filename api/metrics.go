@@ -40,6 +40,7 @@ var help = map[string]string{
 	"netwarden_history_bytes":                        "Bytes of Parquet files in history.",
 	"netwarden_consistency_checks_total":             "Consistency checks run (history fold against the live state).",
 	"netwarden_consistency_mismatches":               "Resources whose live state differed from the history fold in the last check.",
+	"netwarden_notify_deliveries_total":              "Digest deliveries, by channel (e-mail, webhook) and result (ok, retry, failed).",
 }
 
 // serveMetrics writes the process-wide metrics in the Prometheus text
