@@ -79,6 +79,12 @@ type Deps struct {
 	// (account.Store); nil means no accounts: keys are refused and the
 	// /v1 routes answer 503.
 	Accounts Accounts
+	// Settings reads and saves notification settings (account.Store);
+	// nil: /v1/alerts/settings answers 503.
+	Settings AlertSettings
+	// Notifier sends test e-mails and vets webhook URLs
+	// (notify.Notifier); nil: /v1/alerts/test-email answers 503.
+	Notifier Notifier
 }
 
 // Config configures the HTTP server.
@@ -194,6 +200,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	h.POST("/admin/check", s.authn(account.ScopeAdmin, keyOptional), s.check)
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
 	get(v1, "/account", s.account)
+	get(v1, "/alerts/settings", s.getSettings)
+	v1.PUT("/alerts/settings", s.putSettings)
+	v1.POST("/alerts/test-email", s.testEmail)
 	get(h, "/metrics", serveMetrics)
 	get(h, "/healthz", s.healthz)
 	get(h, "/readyz", s.readyz)
