@@ -82,6 +82,12 @@ type Deps struct {
 	// Sessions are the dashboard's sign-in sessions (account.Store); nil
 	// means the dashboard cannot sign in.
 	Sessions Sessions
+	// Settings reads and saves notification settings (account.Store);
+	// nil: /v1/alerts/settings answers 503.
+	Settings AlertSettings
+	// Notifier sends test e-mails and vets webhook URLs
+	// (notify.Notifier); nil: /v1/alerts/test-email answers 503.
+	Notifier Notifier
 }
 
 // Config configures the HTTP server.
@@ -206,6 +212,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
 	get(v1, "/account", s.account)
 	s.routeUI(h)
+	get(v1, "/alerts/settings", s.getSettings)
+	v1.PUT("/alerts/settings", s.putSettings)
+	v1.POST("/alerts/test-email", s.testEmail)
 	get(h, "/metrics", serveMetrics)
 	get(h, "/healthz", s.healthz)
 	get(h, "/readyz", s.readyz)

@@ -47,6 +47,7 @@ var help = map[string]string{
 	"netwarden_audit_mismatched_rows":                 "History rows that differ from the record at their partition and offset in the last audit.",
 	"netwarden_audits_total":                          "Audits run (history against the changes topic).",
 	"netwarden_consistency_mismatches":                "Resources whose live state differed from the history fold in the last check.",
+	"netwarden_notify_deliveries_total":               "Digest deliveries, by channel (e-mail, webhook) and result (ok, retry, failed).",
 }
 
 // serveMetrics writes the process-wide metrics in the Prometheus text

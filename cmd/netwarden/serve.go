@@ -18,6 +18,7 @@ import (
 	"github.com/netwarden/netwarden/stream/check"
 	"github.com/netwarden/netwarden/stream/history"
 	"github.com/netwarden/netwarden/stream/live"
+	"github.com/netwarden/netwarden/stream/notify"
 	"github.com/netwarden/netwarden/stream/processor"
 )
 
@@ -52,6 +53,8 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer accounts.Close()
+
+	notifier := notify.New(cfg.Notify, accounts, log.With("component", "notify"))
 
 	state := live.New()
 	proc := processor.New(cfg.Processor, brk, store, state, log.With("component", "processor"))
@@ -91,6 +94,8 @@ func cmdServe(ctx context.Context, args []string) error {
 		Checker:  checker,
 		Accounts: accounts,
 		Sessions: accounts,
+		Settings: accounts,
+		Notifier: notifier,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():
@@ -128,6 +133,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	return lifecycle.Run(ctx, log, 2*time.Minute,
 		lifecycle.Component{Name: "kafka", Run: brk.Run},
 		lifecycle.Component{Name: "accounts", Run: accounts.Run},
+		lifecycle.Component{Name: "notify", Run: notifier.Run},
 		lifecycle.Component{Name: "history", Run: store.Run},
 		lifecycle.Component{Name: "processor", Run: proc.Run},
 		lifecycle.Component{Name: "sql-files", Run: func(ctx context.Context) error { return syncFiles(ctx, store, engine, log) }},
