@@ -132,8 +132,20 @@ type Service struct {
 }
 
 type list struct {
-	tab *watch.Table
-	n   map[account.ID]int // entries per account
+	tab     *watch.Table
+	n       map[account.ID]int // stored entries per account
+	pending map[account.ID]int // in the table, not yet stored
+}
+
+// ErrBusy refuses a removal while an import into the same list of the
+// same account is being written.
+var ErrBusy = errors.New("an import into this list is in progress; retry when it has finished")
+
+func (li *list) busy(id account.ID) error {
+	if li.pending[id] > 0 {
+		return fmt.Errorf("%w", ErrBusy)
+	}
+	return nil
 }
 
 // New returns a service over store that keeps watched and muted up to
@@ -142,8 +154,8 @@ func New(cfg Config, store Store, watched, muted *watch.Table, log *slog.Logger)
 	return &Service{
 		cfg: cfg, store: store, log: log, now: time.Now,
 		lists: map[account.EntryList]*list{
-			account.Watchlist: {tab: watched, n: map[account.ID]int{}},
-			account.Mutes:     {tab: muted, n: map[account.ID]int{}},
+			account.Watchlist: {tab: watched, n: map[account.ID]int{}, pending: map[account.ID]int{}},
+			account.Mutes:     {tab: muted, n: map[account.ID]int{}, pending: map[account.ID]int{}},
 		},
 	}
 }
@@ -210,6 +222,10 @@ func (s *Service) Load(ctx context.Context) error {
 // Malformed or over-limit entries are rejected, not errors; an error is
 // a body that cannot be read (ErrSyntax, a read failure) or a failed
 // write, and says how many entries were imported before it.
+//
+// Two stages overlap: while one batch is written to the database, the
+// next is parsed and decided against the table. A failed write takes
+// its batch and every decided batch behind it back out of the table.
 func (s *Service) Import(ctx context.Context, a account.Account, l account.EntryList, r io.Reader, f Format) (Result, error) {
 	li, err := s.list(l)
 	if err != nil {
@@ -219,27 +235,58 @@ func (s *Service) Import(ctx context.Context, a account.Account, l account.Entry
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Rejected: []Rejected{}}
-	rd := newReader(r, f)
-	batch := make([]line, 0, min(s.cfg.Batch, 4096))
-	for {
-		ln, ok, err := rd.next()
-		if err != nil {
-			return res, fmt.Errorf("import into the %s of account %d after %d new entries: %w", l, a.ID, res.Imported, err)
-		}
-		if ok {
-			batch = append(batch, ln)
-		}
-		if len(batch) == s.cfg.Batch || (!ok && len(batch) > 0) {
-			if err := s.apply(ctx, a, ak, l, li, batch, &res); err != nil {
-				return res, fmt.Errorf("import into the %s of account %d after %d new entries: %w", l, a.ID, res.Imported, err)
-			}
-			batch = batch[:0]
-		}
+	var limit uint64 = math.MaxUint64
+	if l == account.Watchlist {
+		plan, ok := s.store.Plan(a.Plan)
 		if !ok {
-			return res, nil
+			return Result{}, fmt.Errorf("%w: account %d has unknown plan %q", account.ErrInvalid, a.ID, a.Plan)
 		}
+		limit = plan.Watched
 	}
+	res := Result{Rejected: []Rejected{}}
+	decided := make(chan []netip.Prefix, 1)
+	var imported int // written by the writer, read after it is done
+	werr := make(chan error, 1)
+	wctx, failed := context.WithCancel(ctx) // the writer failed: stop reading
+	defer failed()
+	go func() { werr <- s.write(ctx, failed, a.ID, ak, l, li, decided, &imported) }()
+	rerr := func() error {
+		defer close(decided)
+		rd := newReader(r, f)
+		batch := make([]line, 0, min(s.cfg.Batch, 4096))
+		for {
+			ln, ok, err := rd.next()
+			if err != nil {
+				return err
+			}
+			if ok {
+				batch = append(batch, ln)
+			}
+			if len(batch) == s.cfg.Batch || (!ok && len(batch) > 0) {
+				if wctx.Err() != nil {
+					return nil // the writer's error (or ctx's) is reported
+				}
+				ps, err := s.decide(a, ak, l, li, limit, batch, &res)
+				if err != nil {
+					return err
+				}
+				decided <- ps
+				batch = batch[:0]
+			}
+			if !ok {
+				return nil
+			}
+		}
+	}()
+	err = <-werr
+	res.Imported = imported
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return res, fmt.Errorf("import into the %s of account %d after %d new entries: %w", l, a.ID, res.Imported, err)
+	}
+	return res, nil
 }
 
 func (s *Service) reject(res *Result, ln line, reason string) {
@@ -249,78 +296,105 @@ func (s *Service) reject(res *Result, ln line, reason string) {
 	}
 }
 
-// apply decides, stores and announces one batch.
-func (s *Service) apply(ctx context.Context, a account.Account, ak watch.Account, l account.EntryList, li *list, batch []line, res *Result) error {
-	var limit uint64 = math.MaxUint64
-	if l == account.Watchlist {
-		plan, ok := s.store.Plan(a.Plan)
-		if !ok {
-			return fmt.Errorf("%w: account %d has unknown plan %q", account.ErrInvalid, a.ID, a.Plan)
-		}
-		limit = plan.Watched
-	}
+// decide parses a batch and adds its new entries to the table (within
+// limit units for the watchlist, Config.MaxMutes entries for mutes); it
+// returns what it added.
+func (s *Service) decide(a account.Account, ak watch.Account, l account.EntryList, li *list, limit uint64, batch []line, res *Result) ([]netip.Prefix, error) {
 	ps := make([]netip.Prefix, 0, len(batch))
-	var hook func(context.Context, account.ID, []netip.Prefix)
-	err := func() error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, ln := range batch {
-			p, err := ParseEntry(ln.text)
-			if err != nil {
-				s.reject(res, ln, err.Error())
-				continue
-			}
-			if l == account.Mutes {
-				if li.tab.Contains(ak, p) {
-					res.Already++
-					continue
-				}
-				if li.n[a.ID]+len(ps) >= s.cfg.MaxMutes {
-					s.reject(res, ln, fmt.Sprintf("the account already has the most muted entries allowed (%d)", s.cfg.MaxMutes))
-					continue
-				}
-				if _, _, err := li.tab.Add(ak, p); err != nil {
-					return err
-				}
-				ps = append(ps, p)
-				continue
-			}
-			added, ok, units, err := li.tab.AddWithin(ak, p, limit)
-			switch {
-			case err != nil:
-				return err
-			case !ok:
-				s.reject(res, ln, fmt.Sprintf("over the plan's limit: it would add %d to the %d addresses watched, plan %s allows %d (IPv4 counts addresses, IPv6 counts /64s)",
-					units, li.tab.Units(ak), a.Plan, limit))
-			case !added:
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ln := range batch {
+		p, err := ParseEntry(ln.text)
+		if err != nil {
+			s.reject(res, ln, err.Error())
+			continue
+		}
+		if l == account.Mutes {
+			if li.tab.Contains(ak, p) {
 				res.Already++
-			default:
-				ps = append(ps, p)
+				continue
 			}
-		}
-		if len(ps) == 0 {
-			return nil
-		}
-		if err := s.store.AddEntries(ctx, l, a.ID, ps, s.now()); err != nil {
-			for _, p := range ps {
-				li.tab.Remove(ak, p)
+			if li.n[a.ID]+li.pending[a.ID] >= s.cfg.MaxMutes {
+				s.reject(res, ln, fmt.Sprintf("the account already has the most muted entries allowed (%d)", s.cfg.MaxMutes))
+				continue
 			}
-			return err
+			if _, _, err := li.tab.Add(ak, p); err != nil {
+				s.takeBackLocked(li, ak, ps)
+				return nil, err
+			}
+			li.pending[a.ID]++
+			ps = append(ps, p)
+			continue
 		}
-		li.n[a.ID] += len(ps)
-		res.Imported += len(ps)
-		if l == account.Watchlist {
-			hook = s.onImport
+		added, ok, units, err := li.tab.AddWithin(ak, p, limit)
+		switch {
+		case err != nil:
+			s.takeBackLocked(li, ak, ps)
+			return nil, err
+		case !ok:
+			s.reject(res, ln, fmt.Sprintf("over the plan's limit: it would add %d to the %d addresses watched, plan %s allows %d (IPv4 counts addresses, IPv6 counts /64s)",
+				units, li.tab.Units(ak), a.Plan, limit))
+		case !added:
+			res.Already++
+		default:
+			li.pending[a.ID]++
+			ps = append(ps, p)
 		}
-		return nil
-	}()
-	if err != nil {
-		return err
 	}
-	if hook != nil && len(ps) > 0 {
-		hook(ctx, a.ID, ps)
+	return ps, nil
+}
+
+// takeBack removes decided but unwritten entries from the table.
+func (s *Service) takeBack(li *list, ak watch.Account, ps []netip.Prefix) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.takeBackLocked(li, ak, ps)
+}
+
+func (s *Service) takeBackLocked(li *list, ak watch.Account, ps []netip.Prefix) {
+	id := account.ID(ak)
+	for _, p := range ps {
+		li.tab.Remove(ak, p)
 	}
-	return nil
+	li.pending[id] -= len(ps)
+	if li.pending[id] == 0 {
+		delete(li.pending, id)
+	}
+}
+
+// write stores decided batches in order, one transaction each, and hands
+// each stored watchlist batch to the hook. After a failure it takes the
+// failed batch and every later one back out of the table.
+func (s *Service) write(ctx context.Context, failed func(), id account.ID, ak watch.Account, l account.EntryList, li *list, decided <-chan []netip.Prefix, imported *int) error {
+	var werr error
+	for ps := range decided {
+		if werr != nil || len(ps) == 0 {
+			s.takeBack(li, ak, ps)
+			continue
+		}
+		if err := s.store.AddEntries(ctx, l, id, ps, s.now()); err != nil {
+			werr = err
+			failed()
+			s.takeBack(li, ak, ps)
+			continue
+		}
+		s.mu.Lock()
+		li.n[id] += len(ps)
+		li.pending[id] -= len(ps)
+		if li.pending[id] == 0 {
+			delete(li.pending, id)
+		}
+		hook := s.onImport
+		s.mu.Unlock()
+		*imported += len(ps)
+		if hook != nil && l == account.Watchlist {
+			hook(ctx, id, ps)
+		}
+	}
+	if werr == nil {
+		werr = ctx.Err()
+	}
+	return werr
 }
 
 // Remove deletes entry p (an IP or CIDR as ParseEntry reads it) from
@@ -336,6 +410,9 @@ func (s *Service) Remove(ctx context.Context, a account.Account, l account.Entry
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := li.busy(a.ID); err != nil {
+		return err
+	}
 	if err := s.store.RemoveEntry(ctx, l, a.ID, p); err != nil {
 		return err
 	}
@@ -358,6 +435,9 @@ func (s *Service) RemoveAll(ctx context.Context, a account.Account, l account.En
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := li.busy(a.ID); err != nil {
+		return 0, err
+	}
 	n, err := s.store.RemoveEntries(ctx, l, a.ID)
 	if err != nil {
 		return 0, err

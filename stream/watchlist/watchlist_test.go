@@ -317,13 +317,13 @@ func TestIsolation(t *testing.T) {
 func TestFailedWriteTakesBack(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t, filepath.Join(t.TempDir(), "netwarden.db"))
-	s, w, _ := newService(t, st, Config{Batch: 2})
+	s, w, _ := newService(t, st, Config{Batch: 1}) // later batches are decided while the first fails
 	a := create(t, st, "a@example.com", "DEVELOPER")
 	if _, err := s.Import(ctx, a, account.Watchlist, strings.NewReader("192.0.2.1\n"), Text); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
-	_, err := s.Import(ctx, a, account.Watchlist, strings.NewReader("198.51.100.1\n198.51.100.2\n"), Text)
+	_, err := s.Import(ctx, a, account.Watchlist, strings.NewReader("198.51.100.1\n198.51.100.2\n198.51.100.3\n198.51.100.4\n"), Text)
 	if err == nil || !strings.Contains(err.Error(), "after 0 new entries") {
 		t.Fatalf("import on a closed database: %v", err)
 	}
