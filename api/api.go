@@ -79,6 +79,9 @@ type Deps struct {
 	// (account.Store); nil means no accounts: keys are refused and the
 	// /v1 routes answer 503.
 	Accounts Accounts
+	// Watchlists keeps accounts' watched and muted entries
+	// (watchlist.Service); nil: those routes answer 503.
+	Watchlists Watchlists
 }
 
 // Config configures the HTTP server.
@@ -194,6 +197,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	h.POST("/admin/check", s.authn(account.ScopeAdmin, keyOptional), s.check)
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
 	get(v1, "/account", s.account)
+	s.watchRoutes(v1)
 	get(h, "/metrics", serveMetrics)
 	get(h, "/healthz", s.healthz)
 	get(h, "/readyz", s.readyz)
