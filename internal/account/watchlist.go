@@ -60,10 +60,10 @@ type Entry struct {
 	Added  time.Time    `json:"added"`
 }
 
-func entryKey(p netip.Prefix) []byte {
+func entryKey(p netip.Prefix) [17]byte {
+	var k [17]byte
 	a := p.Addr().As16()
-	k := make([]byte, 17)
-	copy(k, a[:])
+	copy(k[:], a[:])
 	k[16] = byte(p.Bits())
 	return k
 }
@@ -90,8 +90,8 @@ const insertRows = 500
 // AddEntries stores prefixes (masked, valid) as account id's entries of
 // list l, added at `at`, in one transaction; entries already stored are
 // kept as they are. Callers batch: one call per tens of thousands of
-// entries costs one commit. It sorts ps (inserts in key order touch
-// each B-tree page once).
+// entries costs one commit. Rows go in in key order (each B-tree page
+// is touched once).
 func (s *Store) AddEntries(ctx context.Context, l EntryList, id ID, ps []netip.Prefix, at time.Time) error {
 	table, err := l.table()
 	if err != nil {
@@ -100,13 +100,11 @@ func (s *Store) AddEntries(ctx context.Context, l EntryList, id ID, ps []netip.P
 	if len(ps) == 0 {
 		return nil
 	}
-	slices.SortFunc(ps, func(a, b netip.Prefix) int {
-		x, y := a.Addr().As16(), b.Addr().As16()
-		if c := bytes.Compare(x[:], y[:]); c != 0 {
-			return c
-		}
-		return a.Bits() - b.Bits()
-	})
+	keys := make([][17]byte, len(ps))
+	for i, p := range ps {
+		keys[i] = entryKey(p)
+	}
+	slices.SortFunc(keys, func(a, b [17]byte) int { return bytes.Compare(a[:], b[:]) })
 	stmt := func(rows int) string {
 		var b strings.Builder
 		b.WriteString("INSERT INTO " + table + " (account_id, k, added) VALUES ")
@@ -121,7 +119,7 @@ func (s *Store) AddEntries(ctx context.Context, l EntryList, id ID, ps []netip.P
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var full *sql.Stmt
-		if len(ps) >= insertRows {
+		if len(keys) >= insertRows {
 			st, err := tx.PrepareContext(ctx, stmt(insertRows))
 			if err != nil {
 				return err
@@ -130,11 +128,11 @@ func (s *Store) AddEntries(ctx context.Context, l EntryList, id ID, ps []netip.P
 			full = st
 		}
 		args := make([]any, 0, 3*insertRows)
-		for len(ps) > 0 {
-			n := min(len(ps), insertRows)
+		for len(keys) > 0 {
+			n := min(len(keys), insertRows)
 			args = args[:0]
-			for _, p := range ps[:n] {
-				args = append(args, int64(id), entryKey(p), at.Unix())
+			for i := range keys[:n] {
+				args = append(args, int64(id), keys[i][:], at.Unix())
 			}
 			var err error
 			if n == insertRows {
@@ -145,7 +143,7 @@ func (s *Store) AddEntries(ctx context.Context, l EntryList, id ID, ps []netip.P
 			if err != nil {
 				return err
 			}
-			ps = ps[n:]
+			keys = keys[n:]
 		}
 		return nil
 	})
@@ -163,8 +161,9 @@ func (s *Store) RemoveEntry(ctx context.Context, l EntryList, id ID, p netip.Pre
 		return err
 	}
 	var n int64
+	k := entryKey(p)
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE account_id = ? AND k = ?`, int64(id), entryKey(p))
+		r, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE account_id = ? AND k = ?`, int64(id), k[:])
 		if err != nil {
 			return err
 		}
@@ -240,7 +239,8 @@ func (s *Store) Entry(ctx context.Context, l EntryList, id ID, p netip.Prefix) (
 		return Entry{}, err
 	}
 	var added int64
-	err = s.db.QueryRowContext(ctx, `SELECT added FROM `+table+` WHERE account_id = ? AND k = ?`, int64(id), entryKey(p)).Scan(&added)
+	k := entryKey(p)
+	err = s.db.QueryRowContext(ctx, `SELECT added FROM `+table+` WHERE account_id = ? AND k = ?`, int64(id), k[:]).Scan(&added)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Entry{}, fmt.Errorf("%w: %s is not in the %s of account %d", ErrNotFound, p, l, id)
 	}
