@@ -3,6 +3,7 @@ package api
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -27,6 +29,7 @@ type Watchlists interface {
 	RemoveAll(ctx context.Context, a account.Account, l account.EntryList) (int64, error)
 	Usage(ctx context.Context, a account.Account) (watchlist.Usage, error)
 	MaxImportBytes() int64
+	ImportTimeout() time.Duration
 }
 
 // Paging of GET /v1/alerts/watchlist and /v1/alerts/mutes.
@@ -105,6 +108,15 @@ func (s *Server) importEntries(l account.EntryList) gin.HandlerFunc {
 		limit := w.MaxImportBytes()
 		if c.Request.ContentLength > limit {
 			s.fail(c, &bodyError{fmt.Sprintf("body exceeds %s (watchlist.max_import_bytes)", byteSize(limit)), &http.MaxBytesError{Limit: limit}})
+			return
+		}
+		// The import is applied while the body streams in: the request
+		// gets watchlist.import_timeout instead of the server's read and
+		// write timeouts.
+		rc := http.NewResponseController(c.Writer)
+		deadline := time.Now().Add(w.ImportTimeout())
+		if err := errors.Join(rc.SetReadDeadline(deadline), rc.SetWriteDeadline(deadline)); err != nil {
+			s.fail(c, fmt.Errorf("extend the deadlines of an import: %w", err))
 			return
 		}
 		br := bufio.NewReaderSize(http.MaxBytesReader(c.Writer, c.Request.Body, limit), 64<<10)

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/netwarden/netwarden/api"
 	"github.com/netwarden/netwarden/internal/account"
@@ -220,4 +222,75 @@ func netipPrefix(t *testing.T, s string) netip.Prefix {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestImportOutlastsReadTimeout: an import is applied while its body
+// streams in, so it gets watchlist.import_timeout, not http.read_timeout;
+// another slow body on the same server is still cut off (408).
+func TestImportOutlastsReadTimeout(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := account.Config{Path: filepath.Join(t.TempDir(), "state", "netwarden.db")}
+	cfg.Defaults()
+	store, err := account.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var wcfg watchlist.Config
+	wcfg.Defaults()
+	svc := watchlist.New(wcfg, store, watch.New(), watch.New(), log)
+	ac := api.Config{Addr: "127.0.0.1:0", ReadTimeout: 300 * time.Millisecond}
+	ac.Defaults()
+	srv := api.New(ac, api.Deps{Live: live.New(), Accounts: store, Watchlists: svc}, log)
+	addr, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		store.Close()
+	})
+	_, key, err := store.Create(ctx, "a@example.com", "DEVELOPER", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := func(path, first, line, last string) answer {
+		pr, pw := io.Pipe()
+		go func() {
+			pw.Write([]byte(first))
+			for i := range 5 {
+				time.Sleep(150 * time.Millisecond)
+				fmt.Fprintf(pw, line, i+1)
+			}
+			pw.Write([]byte(last))
+			pw.Close()
+		}()
+		req, err := http.NewRequest("POST", "http://"+addr.String()+path, pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Auth-Token", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		a := answer{code: resp.StatusCode}
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &a.body); err != nil {
+			t.Fatalf("not JSON: %q", b)
+		}
+		return a
+	}
+	if r := slow("/v1/alerts/watchlist", "", "192.0.2.%d\n", ""); r.code != 200 || r.body["imported"] != 5.0 {
+		t.Errorf("slow import: %d %v, want 200 with 5 imported", r.code, r.body)
+	}
+	if r := slow("/badip_batch", `{"ips": ["192.0.2.0"`, `, "192.0.2.%d"`, "]}"); r.code != 408 {
+		t.Errorf("slow batch lookup: %d %v, want 408 (http.read_timeout)", r.code, r.body)
+	}
 }

@@ -53,6 +53,10 @@ type Config struct {
 	// MaxRejected is how many rejected lines an answer lists one by one;
 	// the rest are only counted (default 10,000).
 	MaxRejected int `yaml:"max_rejected"`
+	// ImportTimeout bounds one import request, body and answer, in place
+	// of http.read_timeout and http.write_timeout (default 10 min: an
+	// import is applied while its body streams in).
+	ImportTimeout time.Duration `yaml:"import_timeout"`
 }
 
 // Defaults fills zero fields.
@@ -69,12 +73,15 @@ func (c *Config) Defaults() {
 	if c.MaxRejected == 0 {
 		c.MaxRejected = 10_000
 	}
+	if c.ImportTimeout == 0 {
+		c.ImportTimeout = 10 * time.Minute
+	}
 }
 
 // Validate checks c.
 func (c Config) Validate() error {
-	if c.MaxImportBytes < 1 || c.MaxMutes < 1 || c.Batch < 1 || c.MaxRejected < 1 {
-		return errors.New("watchlist.max_import_bytes, max_mutes, batch and max_rejected must be positive")
+	if c.MaxImportBytes < 1 || c.MaxMutes < 1 || c.Batch < 1 || c.MaxRejected < 1 || c.ImportTimeout <= 0 {
+		return errors.New("watchlist.max_import_bytes, max_mutes, batch, max_rejected and import_timeout must be positive")
 	}
 	return nil
 }
@@ -170,6 +177,9 @@ func (s *Service) OnImport(fn func(ctx context.Context, id account.ID, ps []neti
 
 // MaxImportBytes is the configured bound of an import body.
 func (s *Service) MaxImportBytes() int64 { return s.cfg.MaxImportBytes }
+
+// ImportTimeout is the configured bound of an import request.
+func (s *Service) ImportTimeout() time.Duration { return s.cfg.ImportTimeout }
 
 // key converts an account id to the table's.
 func key(id account.ID) (watch.Account, error) {
@@ -280,8 +290,8 @@ func (s *Service) Import(ctx context.Context, a account.Account, l account.Entry
 	}()
 	err = <-werr
 	res.Imported = imported
-	if err == nil {
-		err = rerr
+	if rerr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		err = rerr // the body's failure (e.g. a read deadline) cancelled the request
 	}
 	if err != nil {
 		return res, fmt.Errorf("import into the %s of account %d after %d new entries: %w", l, a.ID, res.Imported, err)
