@@ -82,6 +82,12 @@ type Deps struct {
 	// Watchlists keeps accounts' watched and muted entries
 	// (watchlist.Service); nil: those routes answer 503.
 	Watchlists Watchlists
+	// Settings reads and saves notification settings (account.Store);
+	// nil: /v1/alerts/settings answers 503.
+	Settings AlertSettings
+	// Notifier sends test e-mails and vets webhook URLs
+	// (notify.Notifier); nil: /v1/alerts/test-email answers 503.
+	Notifier Notifier
 }
 
 // Config configures the HTTP server.
@@ -198,6 +204,9 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
 	get(v1, "/account", s.account)
 	s.watchRoutes(v1)
+	get(v1, "/alerts/settings", s.getSettings)
+	v1.PUT("/alerts/settings", s.putSettings)
+	v1.POST("/alerts/test-email", s.testEmail)
 	get(h, "/metrics", serveMetrics)
 	get(h, "/healthz", s.healthz)
 	get(h, "/readyz", s.readyz)

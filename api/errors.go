@@ -15,6 +15,7 @@ import (
 	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/resource"
 	"github.com/netwarden/netwarden/query"
+	"github.com/netwarden/netwarden/stream/notify"
 	"github.com/netwarden/netwarden/stream/watchlist"
 )
 
@@ -66,6 +67,10 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, account.ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, notify.ErrNotConfigured):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, notify.ErrDelivery):
+		return http.StatusBadGateway
 	}
 	return http.StatusInternalServerError
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/netwarden/netwarden/ingest/scrape"
 	"github.com/netwarden/netwarden/internal/resource"
+	"github.com/netwarden/netwarden/stream/check"
 )
 
 func (s *Server) check(c *gin.Context) {
@@ -16,7 +17,11 @@ func (s *Server) check(c *gin.Context) {
 		s.fail(c, fmt.Errorf("consistency check %w", errUnavailable))
 		return
 	}
-	res, err := s.deps.Checker.Check(c.Request.Context())
+	ctx := c.Request.Context()
+	if c.Query("audit") == "1" {
+		ctx = check.WithAudit(ctx) // also audit history against the topic
+	}
+	res, err := s.deps.Checker.Check(ctx)
 	if err != nil {
 		s.fail(c, err)
 		return

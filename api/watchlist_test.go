@@ -46,7 +46,7 @@ func watchStack(t *testing.T, wcfg watchlist.Config) (*httptest.Server, *account
 	return hs, store, watched, muted
 }
 
-func send(t *testing.T, method, url, key, ctype, body string) answer {
+func sendBody(t *testing.T, method, url, key, ctype, body string) answer {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -93,18 +93,18 @@ func TestWatchlistAPI(t *testing.T) {
 	u := hs.URL + "/v1/alerts/watchlist"
 
 	// Text import: the answer the dashboard's import box keeps.
-	r := send(t, "POST", u, key, "text/plain", "# office\n192.0.2.0/25\n2001:db8::/64\n\nbogus\n198.51.100.0/24\n192.0.2.1\n")
+	r := sendBody(t, "POST", u, key, "text/plain", "# office\n192.0.2.0/25\n2001:db8::/64\n\nbogus\n198.51.100.0/24\n192.0.2.1\n")
 	want := `{"already":0,"entries":3,"imported":3,"limit":256,"rejected":[{"line":"bogus","number":5,"reason":"not an IP address or CIDR block"},` +
 		`{"line":"198.51.100.0/24","number":6,"reason":"over the plan's limit: it would add 256 to the 129 addresses watched, plan FREE allows 256 (IPv4 counts addresses, IPv6 counts /64s)"}],"rejected_total":2,"watched":129}`
 	if r.code != 200 || jsonOf(t, r.body) != want {
 		t.Fatalf("text import: %d %s\nwant %s", r.code, jsonOf(t, r.body), want)
 	}
 	// JSON by content type, and by its first byte.
-	r = send(t, "POST", u, key, "application/json", `{"entries": ["203.0.113.4", "192.0.2.1"]}`)
+	r = sendBody(t, "POST", u, key, "application/json", `{"entries": ["203.0.113.4", "192.0.2.1"]}`)
 	if r.code != 200 || r.body["imported"] != 1.0 || r.body["already"] != 1.0 || r.body["watched"] != 130.0 {
 		t.Fatalf("JSON import: %d %v", r.code, r.body)
 	}
-	r = send(t, "POST", u, key, "", " \n{\"entries\": [\"203.0.113.5\"]}")
+	r = sendBody(t, "POST", u, key, "", " \n{\"entries\": [\"203.0.113.5\"]}")
 	if r.code != 200 || r.body["imported"] != 1.0 {
 		t.Fatalf("sniffed JSON import: %d %v", r.code, r.body)
 	}
@@ -116,7 +116,7 @@ func TestWatchlistAPI(t *testing.T) {
 		{"bad-json", "application/json", `{"entries": "192.0.2.1"}`, 400, `expected {"entries": ["192.0.2.1", "2001:db8::/48", ...]}`},
 		{"too-large", "text/plain", strings.Repeat("192.0.2.1\n", 500), 413, "body exceeds 4 KiB (watchlist.max_import_bytes)"},
 	} {
-		r = send(t, "POST", u, key, tc.ctype, tc.body)
+		r = sendBody(t, "POST", u, key, tc.ctype, tc.body)
 		if msg, _ := r.body["error"].(string); r.code != tc.code || !strings.Contains(msg, tc.err) {
 			t.Errorf("%s: %d %v, want %d %q", tc.name, r.code, r.body, tc.code, tc.err)
 		}
@@ -186,7 +186,7 @@ func TestWatchlistAPI(t *testing.T) {
 	if r = call(t, "POST", m+"/10.0.0.0/8", key); r.code != 200 {
 		t.Errorf("mute again: %d %v", r.code, r.body)
 	}
-	r = send(t, "POST", m, key, "text/plain", "2001:db8::/32\n192.0.2.9\n")
+	r = sendBody(t, "POST", m, key, "text/plain", "2001:db8::/32\n192.0.2.9\n")
 	if r.code != 200 || r.body["imported"] != 1.0 || r.body["muted"] != 2.0 || r.body["rejected_total"] != 1.0 {
 		t.Errorf("mute import: %d %v", r.code, r.body)
 	}
@@ -204,7 +204,7 @@ func TestWatchlistAPI(t *testing.T) {
 	}
 
 	// Remove all, scoped to the key's account.
-	if r = send(t, "POST", u, keyB, "text/plain", "192.0.2.1\n"); r.code != 200 {
+	if r = sendBody(t, "POST", u, keyB, "text/plain", "192.0.2.1\n"); r.code != 200 {
 		t.Fatal(r.body)
 	}
 	if r = call(t, "DELETE", u, key); r.code != 200 || r.body["removed"] != 4.0 || r.body["watched"] != 0.0 {

@@ -139,26 +139,36 @@ func (e *Engine) init() error {
 }
 
 // changesColumns projects the public columns of the history files; the
-// binary sort key is left out. The casts pin the view's types whatever the
-// writer used (they are no-ops for files written as specified).
+// binary sort key is left out. The casts pin the view's types whatever
+// the writer used (they are no-ops for files written as specified).
 const changesColumns = `CAST("ts" AS TIMESTAMPTZ) AS "ts", CAST("op" AS VARCHAR) AS "op", ` +
 	`CAST("kind" AS VARCHAR) AS "kind", CAST("list" AS VARCHAR) AS "list", ` +
-	`CAST("resource" AS VARCHAR) AS "resource"`
+	`CAST("resource" AS VARCHAR) AS "resource", ` +
+	`CAST("kafka_partition" AS INTEGER) AS "kafka_partition", CAST("kafka_offset" AS BIGINT) AS "kafka_offset"`
+
+// emptyChanges is a relation with every column of the view and no rows.
+const emptyChanges = `SELECT CAST(NULL AS TIMESTAMPTZ) AS "ts", ` +
+	`CAST(NULL AS VARCHAR) AS "op", CAST(NULL AS VARCHAR) AS "kind", ` +
+	`CAST(NULL AS VARCHAR) AS "list", CAST(NULL AS VARCHAR) AS "resource", ` +
+	`CAST(NULL AS INTEGER) AS "kafka_partition", CAST(NULL AS BIGINT) AS "kafka_offset" WHERE false`
 
 // changesViewSQL defines `changes` over exactly files (already validated),
 // or as an empty relation with the same columns when there are none.
+// kafka_partition and kafka_offset (the change record's position on
+// netwarden.changes) are NULL for rows of schema-1 files, which lack
+// them: the files are read by name and united by name with the empty
+// relation, so the view has every column even when no file has them.
 func changesViewSQL(files []string) string {
 	if len(files) == 0 {
-		return `CREATE OR REPLACE VIEW changes AS SELECT CAST(NULL AS TIMESTAMPTZ) AS "ts", ` +
-			`CAST(NULL AS VARCHAR) AS "op", CAST(NULL AS VARCHAR) AS "kind", ` +
-			`CAST(NULL AS VARCHAR) AS "list", CAST(NULL AS VARCHAR) AS "resource" WHERE false`
+		return `CREATE OR REPLACE VIEW changes AS ` + emptyChanges
 	}
 	lits := make([]string, len(files))
 	for i, f := range files {
 		lits[i] = sqlString(f)
 	}
-	return `CREATE OR REPLACE VIEW changes AS SELECT ` + changesColumns +
-		` FROM read_parquet([` + strings.Join(lits, ", ") + `], hive_partitioning = false)`
+	return `CREATE OR REPLACE VIEW changes AS SELECT ` + changesColumns + ` FROM (` +
+		`SELECT * FROM read_parquet([` + strings.Join(lits, ", ") + `], hive_partitioning = false, union_by_name = true) ` +
+		`UNION ALL BY NAME ` + emptyChanges + `)`
 }
 
 // sqlString quotes s as a SQL string literal.

@@ -153,7 +153,7 @@ func TestAllowedSelectForms(t *testing.T) {
 		`SELECT 1 UNION ALL SELECT 2 ORDER BY 1 DESC`:                                               "[[2] [1]]",
 		`SELECT resource FROM changes WHERE resource LIKE '1.2.3.%' GROUP BY 1 ORDER BY 1`:          "[[1.2.3.0/24] [1.2.3.4]]",
 		`PIVOT (SELECT kind, op FROM changes) ON op IN ('add', 'rem') USING count(*) ORDER BY kind`: "[[domain 2 1] [email 1 1] [ip 4 1]]",
-		`SELECT count(*) FROM (DESCRIBE changes)`:                                                   "[[5]]",
+		`SELECT count(*) FROM (DESCRIBE changes)`:                                                   "[[7]]",
 		`SELECT 'it''s', 'query(1)'`:                                                                "[[it's query(1)]]",
 		`SELECT 1 AS a, 2 AS a`:                                                                     "[[1 2]]",
 	} {

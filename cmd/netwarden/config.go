@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/netwarden/netwarden/internal/broker"
 	"github.com/netwarden/netwarden/query"
 	"github.com/netwarden/netwarden/stream/history"
+	"github.com/netwarden/netwarden/stream/notify"
 	"github.com/netwarden/netwarden/stream/processor"
 )
 
@@ -35,6 +37,7 @@ type Config struct {
 	Check     CheckConfig         `yaml:"check"`
 	Auth      api.AuthConfig      `yaml:"auth"`
 	Account   account.Config      `yaml:"account"`
+	Notify    notify.Config       `yaml:"notify"`
 }
 
 // DataConfig says where state lives.
@@ -77,6 +80,11 @@ func loadConfig(path string) (Config, error) {
 		}
 		if c.Account.Path != "" && !filepath.IsAbs(c.Account.Path) {
 			c.Account.Path = filepath.Join(base, c.Account.Path)
+		}
+		for _, p := range []*string{&c.Notify.SMTP.CAFile, &c.Notify.SMTP.PasswordFile} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(base, *p)
+			}
 		}
 		if c.Data.Dir != "" && !filepath.IsAbs(c.Data.Dir) {
 			c.Data.Dir = filepath.Join(base, c.Data.Dir)
@@ -170,6 +178,14 @@ func (c *Config) defaults() {
 	if c.Check.Every == 0 {
 		c.Check.Every = 15 * time.Minute
 	}
+	if c.Notify.PublicURL == "" { // dashboard links: the API's own address
+		host, port, _ := net.SplitHostPort(c.HTTP.Addr)
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		c.Notify.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	c.Notify.Defaults()
 }
 
 func (c Config) validate() error {
@@ -182,7 +198,7 @@ func (c Config) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q (want text or json)", c.Log.Format))
 	}
-	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate())
+	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

@@ -338,7 +338,7 @@ func (s *server) kill() {
 func (s *server) history() []chg {
 	s.t.Helper()
 	cmd := exec.Command(s.bin, "sql", "--config", filepath.Base(s.cfgPath), "--format", "csv",
-		"SELECT epoch_us(ts) AS ts, op, list, resource FROM changes")
+		"SELECT epoch_us(ts) AS ts, op, list, resource, kafka_partition, kafka_offset FROM changes")
 	cmd.Dir = filepath.Dir(s.cfgPath)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -350,11 +350,18 @@ func (s *server) history() []chg {
 		s.t.Fatalf("parse sql csv: %v", err)
 	}
 	var cs []chg
+	// Every row carries the position of the change record it came from
+	// on netwarden.changes, and no record is stored twice.
+	pos := map[string]bool{}
 	for _, r := range recs[1:] {
 		ts, err := strconv.ParseInt(r[0], 10, 64)
 		if err != nil {
 			s.t.Fatalf("ts %q: %v", r[0], err)
 		}
+		if r[4] == "" || r[5] == "" || pos[r[4]+"/"+r[5]] {
+			s.t.Fatalf("row %v: position missing or stored twice", r)
+		}
+		pos[r[4]+"/"+r[5]] = true
 		cs = append(cs, chg{ts, r[1], r[2], r[3]})
 	}
 	sortChanges(cs)

@@ -2,7 +2,7 @@
 //
 //	netwarden serve [--config netwarden.yaml] [--kafka.brokers a:9092] [--data.dir d] [--http.addr :8080]
 //	netwarden sql [--data.dir d] "SELECT ..."
-//	netwarden check [--http.addr localhost:8080]
+//	netwarden check [--audit] [--http.addr localhost:8080]
 //	netwarden account create|list|plan|key|revoke ...
 //	netwarden version
 //
@@ -48,7 +48,7 @@ const usage = `usage: netwarden <command> [flags]
 commands:
   serve     run the pipeline: embedded (or external) Kafka, scrapers, processors, history, HTTP API
   sql       run a read-only SQL query over history:  netwarden sql "SELECT list, count(*) FROM changes GROUP BY 1"
-  check     run the consistency check on a running server
+  check     run the consistency check on a running server (--audit: also against the topic)
   account   manage accounts and API keys: create, list, plan, key, revoke
   version   print the version
 

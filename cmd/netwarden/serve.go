@@ -18,6 +18,7 @@ import (
 	"github.com/netwarden/netwarden/stream/check"
 	"github.com/netwarden/netwarden/stream/history"
 	"github.com/netwarden/netwarden/stream/live"
+	"github.com/netwarden/netwarden/stream/notify"
 	"github.com/netwarden/netwarden/stream/processor"
 )
 
@@ -53,6 +54,8 @@ func cmdServe(ctx context.Context, args []string) error {
 	}
 	defer accounts.Close()
 
+	notifier := notify.New(cfg.Notify, accounts, log.With("component", "notify"))
+
 	state := live.New()
 	proc := processor.New(cfg.Processor, brk, store, state, log.With("component", "processor"))
 
@@ -80,6 +83,8 @@ func cmdServe(ctx context.Context, args []string) error {
 	setLists(engine, scraper.Lists(), log)
 
 	checker := check.NewJob(store, proc, state, cfg.Check.Every, log.With("component", "check"))
+	checker.SetAuditor(check.NewAuditor(brk, store, log.With("component", "audit")))
+	checker.SetVerifier(store)
 
 	srv := api.New(cfg.HTTP, api.Deps{
 		History:  proc,
@@ -88,6 +93,8 @@ func cmdServe(ctx context.Context, args []string) error {
 		SQL:      engine,
 		Checker:  checker,
 		Accounts: accounts,
+		Settings: accounts,
+		Notifier: notifier,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():
@@ -125,6 +132,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	return lifecycle.Run(ctx, log, 2*time.Minute,
 		lifecycle.Component{Name: "kafka", Run: brk.Run},
 		lifecycle.Component{Name: "accounts", Run: accounts.Run},
+		lifecycle.Component{Name: "notify", Run: notifier.Run},
 		lifecycle.Component{Name: "history", Run: store.Run},
 		lifecycle.Component{Name: "processor", Run: proc.Run},
 		lifecycle.Component{Name: "sql-files", Run: func(ctx context.Context) error { return syncFiles(ctx, store, engine, log) }},

@@ -80,12 +80,17 @@ func cmdSQL(ctx context.Context, args []string) error {
 }
 
 // cmdCheck asks a running server to run the consistency check and exits 1
-// when history and live state disagree.
+// when history and live state disagree. With --audit the server also
+// audits history against the changes topic (POST /admin/check?audit=1)
+// and the command exits 1 when a row is missing, extra or different. The
+// check runs in the server because it owns the data directory (history
+// lock) and, by default, the embedded broker.
 func cmdCheck(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	var f flags
 	f.register(fs)
 	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for the check")
+	audit := fs.Bool("audit", false, "also audit history against the changes topic (finds lost rows)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,6 +101,9 @@ func cmdCheck(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	url := "http://" + strings.Replace(cfg.HTTP.Addr, "0.0.0.0", "localhost", 1) + "/admin/check"
+	if *audit {
+		url += "?audit=1"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	if err != nil {
 		return err
@@ -121,8 +129,33 @@ func cmdCheck(ctx context.Context, args []string) error {
 	}
 	out, _ := json.MarshalIndent(res, "", "  ")
 	fmt.Println(string(out))
+	bad := false
 	if res.Mismatches > 0 {
 		fmt.Fprintf(os.Stderr, "netwarden: %d resources differ between history and live state\n", res.Mismatches)
+		bad = true
+	}
+	if res.Files != nil && len(res.Files.Damaged) > 0 {
+		for _, d := range res.Files.Damaged {
+			fmt.Fprintf(os.Stderr, "netwarden: damaged history file %s: %s\n", d.Path, d.Error)
+		}
+		bad = true
+	}
+	if *audit {
+		a := res.Audit
+		if a == nil {
+			return fmt.Errorf("check: the server at %s did not run the audit", cfg.HTTP.Addr)
+		}
+		for _, p := range a.Partitions {
+			if p.Truncated {
+				fmt.Fprintf(os.Stderr, "netwarden: partition %d audited from offset %d only (earlier records were removed by retention)\n", p.Partition, p.From)
+			}
+		}
+		if a.Lost() {
+			fmt.Fprintf(os.Stderr, "netwarden: history differs from the topic: %d rows missing, %d extra, %d different\n", a.Missing, a.Extra, a.Mismatched)
+			bad = true
+		}
+	}
+	if bad {
 		return exitCode(1)
 	}
 	return nil

@@ -55,12 +55,27 @@ func ParseOp(s string) (Op, error) {
 }
 
 // Change is one resource entering (Add) or leaving (Rem) one list.
+//
+// Partition and Offset locate the record on the changes topic that caused
+// the change, once it has been consumed (history rows carry them, see
+// package history). They are not part of the record encoding. Use
+// NoPosition for a change whose position is unknown (history written
+// before positions were stored, or not yet produced).
 type Change struct {
-	Time time.Time
-	Op   Op
-	List string
-	Key  string // resource.Resource.Key()
+	Time      time.Time
+	Op        Op
+	List      string
+	Key       string // resource.Resource.Key()
+	Partition int32
+	Offset    int64
 }
+
+// NoPosition is the Partition and Offset of a change whose topic position
+// is unknown.
+const NoPosition = -1
+
+// HasPosition reports whether c's topic position is known.
+func (c Change) HasPosition() bool { return c.Partition >= 0 && c.Offset >= 0 }
 
 // Resource decodes the change's key.
 func (c Change) Resource() (resource.Resource, error) { return resource.FromKey(c.Key) }
@@ -124,7 +139,9 @@ func Decode(v []byte) (Decoded, error) {
 	return Decoded{Micros: us, Op: op, List: list, Key: key}, nil
 }
 
-// Change returns a copy of d that owns its strings.
+// Change returns a copy of d that owns its strings, with an unknown
+// topic position.
 func (d Decoded) Change() Change {
-	return Change{Time: time.UnixMicro(d.Micros).UTC(), Op: d.Op, List: string(d.List), Key: string(d.Key)}
+	return Change{Time: time.UnixMicro(d.Micros).UTC(), Op: d.Op, List: string(d.List), Key: string(d.Key),
+		Partition: NoPosition, Offset: NoPosition}
 }

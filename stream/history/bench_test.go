@@ -144,8 +144,10 @@ func BenchmarkLookup(b *testing.B) {
 	st := s.Stats()
 	b.Logf("store: %d rows, %d files, %d row groups, bloom %d MB, page index %d MB; bits4 %v bits6 %v",
 		st.Rows, st.Files, st.RowGroups, st.BloomBytes>>20, st.IndexBytes>>20, bits4, bits6)
-	for _, mode := range []string{"one", "covering"} {
+	for _, mode := range []string{"one", "covering", "covering-nocrc"} {
 		b.Run(mode, func(b *testing.B) {
+			noChecksums = mode == "covering-nocrc"
+			defer func() { noChecksums = false }()
 			rng := rand.New(rand.NewPCG(1, 2))
 			durs := make([]time.Duration, 0, b.N)
 			found, nkeysLooked := 0, 0
@@ -153,7 +155,7 @@ func BenchmarkLookup(b *testing.B) {
 			for b.Loop() {
 				k := benchKey(rng.Uint64N(nkeys))
 				keys := []string{k}
-				if mode == "covering" {
+				if mode != "one" {
 					r, _ := resource.FromKey(k)
 					keys = r.Covering(bits4, bits6)
 				}
@@ -182,6 +184,16 @@ func BenchmarkLookup(b *testing.B) {
 // months (20 days across a month boundary).
 // HISTORY_BENCH_COMMIT_ROWS overrides the batch size.
 func BenchmarkCommit(b *testing.B) {
+	for _, crc := range []bool{true, false} {
+		b.Run(fmt.Sprintf("checksums=%v", crc), func(b *testing.B) {
+			noChecksums = !crc
+			defer func() { noChecksums = false }()
+			benchCommit(b)
+		})
+	}
+}
+
+func benchCommit(b *testing.B) {
 	batchRows := benchEnv("HISTORY_BENCH_COMMIT_ROWS", 10_000)
 	s := openTest(b, Config{Dir: b.TempDir()})
 	defer s.Close()
@@ -213,6 +225,16 @@ func BenchmarkCommit(b *testing.B) {
 func BenchmarkScan(b *testing.B) {
 	s, _ := benchStore(b)
 	defer s.Close()
+	for _, crc := range []bool{true, false} {
+		b.Run(fmt.Sprintf("checksums=%v", crc), func(b *testing.B) {
+			noChecksums = !crc
+			defer func() { noChecksums = false }()
+			benchScan(b, s)
+		})
+	}
+}
+
+func benchScan(b *testing.B, s *Store) {
 	rows := 0
 	var prev string
 	b.ResetTimer()

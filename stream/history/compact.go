@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -96,7 +95,7 @@ func (s *Store) compactRun(ctx context.Context, run []*pfile) (err error) {
 		}
 		for _, f := range outs {
 			_ = f.f.Close()
-			_ = os.Remove(f.abs)
+			removeData(f.abs)
 		}
 	}
 	defer func() {
@@ -118,7 +117,7 @@ func (s *Store) compactRun(ctx context.Context, run []*pfile) (err error) {
 		}
 		f, err := openPFile(s.cfg.Dir, mf)
 		if err != nil {
-			_ = os.Remove(filepath.Join(s.cfg.Dir, filepath.FromSlash(mf.Path)))
+			removeData(filepath.Join(s.cfg.Dir, filepath.FromSlash(mf.Path)))
 			return err
 		}
 		outs = append(outs, f)

@@ -20,6 +20,12 @@
 // files of one month into few large ones with identical content and swaps
 // them in with another manifest rename.
 //
+// A failed Commit changes nothing: the snapshot and manifest stay at the
+// last good state and the files it wrote are removed (or, after a crash,
+// deleted as orphans by the next Open). Callers must not commit later
+// offsets after a failed commit (the processor is fail-stop), since
+// offsets are merged per partition.
+//
 // # Concurrency and ownership
 //
 // A Store owns its directory; a second Store on the same directory fails
@@ -43,6 +49,7 @@
 //	<Dir>/manifest.json.tmp                           a manifest being written
 //	<Dir>/changes/month=YYYY-MM/<name>.parquet        data files
 //	<Dir>/changes/month=YYYY-MM/<name>.parquet.tmp    a data file being written
+//	<Dir>/changes/month=YYYY-MM/<name>.parquet.crc    its checksums (see crc.go)
 //
 // Data files hold the changes of one UTC month (by ts), sorted by
 // (key, ts, arrival order). The manifest lists files in arrival order: of
@@ -69,6 +76,9 @@
 //	          with a bloom filter
 //	key       BYTE_ARRAY: resource key (resource.Resource.Key()); the sort
 //	          column, with statistics and a page index
+//	kafka_partition  INT32: topic partition of the record the change came from
+//	kafka_offset     INT64: its offset (schema version 2; version 1 files
+//	          lack both and their rows read with change.NoPosition)
 //
 // Files are zstd-compressed (snappy if zstd is unavailable), have
 // statistics and page indexes on every column, row groups of

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,12 +72,14 @@ func TestDuckDB(t *testing.T) {
 		t.Fatalf("columns %v, want %v", order, colNames)
 	}
 	for name, want := range map[string][]string{
-		"ts":       {"TIMESTAMP WITH TIME ZONE", "TIMESTAMP"},
-		"op":       {"VARCHAR"},
-		"kind":     {"VARCHAR"},
-		"list":     {"VARCHAR"},
-		"resource": {"VARCHAR"},
-		"key":      {"BLOB"},
+		"ts":              {"TIMESTAMP WITH TIME ZONE", "TIMESTAMP"},
+		"op":              {"VARCHAR"},
+		"kind":            {"VARCHAR"},
+		"list":            {"VARCHAR"},
+		"resource":        {"VARCHAR"},
+		"key":             {"BLOB"},
+		"kafka_partition": {"INTEGER"},
+		"kafka_offset":    {"BIGINT"},
 	} {
 		if !slices.Contains(want, types[name]) {
 			t.Errorf("column %s is %s, want %v", name, types[name], want)
@@ -181,7 +184,7 @@ func TestDuckDB(t *testing.T) {
 			t.Fatalf("%s: no row groups in parquet_metadata", f)
 		}
 		var v string
-		if err := db.QueryRow("SELECT decode(value) FROM parquet_kv_metadata(?) WHERE decode(key) = 'netwarden.schema_version'", f).Scan(&v); err != nil || v != "1" {
+		if err := db.QueryRow("SELECT decode(value) FROM parquet_kv_metadata(?) WHERE decode(key) = 'netwarden.schema_version'", f).Scan(&v); err != nil || v != strconv.Itoa(SchemaVersion) {
 			t.Fatalf("%s: schema version %q, %v", f, v, err)
 		}
 		// DuckDB reads our bloom filters: a present resource is never excluded.

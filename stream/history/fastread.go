@@ -146,6 +146,9 @@ func (f *pfile) readPage(cp *chunkPages, off, size int64, buf *pageBuf) (pageHea
 	if _, err := f.f.ReadAt(raw, off); err != nil {
 		return pageHeader{}, nil, fmt.Errorf("read page at %d: %w", off, err)
 	}
+	if err := f.verifyPage(off, raw); err != nil {
+		return pageHeader{}, nil, err
+	}
 	h, err := parsePageHeader(raw)
 	if err != nil {
 		return h, nil, fmt.Errorf("page at %d: %w", off, err)

@@ -314,6 +314,12 @@ func TestCrashBeforeManifest(t *testing.T) {
 	var left []string
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && d.Name() != "LOCK" && d.Name() != manifestName {
+			if strings.HasSuffix(p, crcSuffix) { // a live file's checksums
+				if _, err := os.Stat(strings.TrimSuffix(p, crcSuffix)); err != nil {
+					t.Errorf("checksums of a removed file left: %s", p)
+				}
+				return nil
+			}
 			left = append(left, p)
 		}
 		return nil
@@ -636,7 +642,7 @@ func TestCompactionCrash(t *testing.T) {
 		}
 		return nil
 	})
-	if n != len(files) {
+	if n != 2*len(files) { // each with its checksums
 		t.Fatalf("%d files on disk, %d live: compaction output not cleaned", n, len(files))
 	}
 	checkStore(t, s, &ref, g, 50)

@@ -60,6 +60,9 @@ var batchPool = sync.Pool{New: func() any { b := make([]parquet.ByteArray, write
 // that can hold the key. Only those pages are read; the ts, op and list
 // pages of the matching rows are read only on a hit. Many row groups are
 // read by several goroutines.
+//
+// Lookup does not read the topic position columns: the changes it yields
+// have Partition and Offset change.NoPosition (Scan yields them).
 func (s *Store) Lookup(keys []string, fn func(change.Change)) error {
 	_, err := s.LookupGen(keys, fn)
 	return err
@@ -201,7 +204,8 @@ func (s *Store) lookup(sn *snapshot, keys []string, fn func(change.Change)) erro
 	})
 	for i := range hits {
 		h := &hits[i]
-		fn(change.Change{Time: time.UnixMicro(h.ts).UTC(), Op: h.op, List: h.list, Key: h.key})
+		fn(change.Change{Time: time.UnixMicro(h.ts).UTC(), Op: h.op, List: h.list, Key: h.key,
+			Partition: change.NoPosition, Offset: change.NoPosition})
 	}
 	return nil
 }
@@ -250,6 +254,9 @@ func (f *pfile) lookupRowGroupArrow(rgi int, ks []string, cand []int, order int,
 			continue
 		}
 		if keyR == nil {
+			if err := f.verifyChunk(rgi, colKey); err != nil {
+				return hits, err
+			}
 			c, err := rgr.Column(colKey)
 			if err != nil {
 				return hits, err
@@ -292,6 +299,9 @@ func (f *pfile) lookupRowGroupArrow(rgi int, ks []string, cand []int, order int,
 		cnt := int(last - first)
 		// ts
 		if tsR == nil {
+			if err := f.verifyChunk(rgi, colTS); err != nil {
+				return hits, err
+			}
 			c, err := rgr.Column(colTS)
 			if err != nil {
 				return hits, err
@@ -308,6 +318,9 @@ func (f *pfile) lookupRowGroupArrow(rgi int, ks []string, cand []int, order int,
 		}
 		// op
 		if opR == nil {
+			if err := f.verifyChunk(rgi, colOp); err != nil {
+				return hits, err
+			}
 			c, err := rgr.Column(colOp)
 			if err != nil {
 				return hits, err
@@ -324,6 +337,9 @@ func (f *pfile) lookupRowGroupArrow(rgi int, ks []string, cand []int, order int,
 		}
 		// list
 		if listR == nil {
+			if err := f.verifyChunk(rgi, colList); err != nil {
+				return hits, err
+			}
 			c, err := rgr.Column(colList)
 			if err != nil {
 				return hits, err

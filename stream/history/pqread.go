@@ -49,6 +49,10 @@ type pfile struct {
 	rgs          []rgIndex
 	bloomBytes   int64
 	indexBytes   int64 // in-memory page index
+	// positions: the file has kafka_partition and kafka_offset (schema
+	// version 2); rows of older files have change.NoPosition.
+	positions bool
+	crcs      crcTable // nil for files written without checksums
 
 	f       *os.File
 	lookupR *file.Reader
@@ -104,6 +108,15 @@ func openPFile(dir string, mf manifestFile) (_ *pfile, err error) {
 	if mf.Bytes != 0 && st.Size() != mf.Bytes {
 		return nil, fmt.Errorf("size %d, manifest says %d", st.Size(), mf.Bytes)
 	}
+	// Footer, page indexes and bloom filters are verified now: they are
+	// parsed next and kept in memory.
+	crcs, err := loadCRCs(abs, st.Size())
+	if err != nil {
+		return nil, err
+	}
+	if err := crcs.verify(f, abs, 0, st.Size(), false); err != nil {
+		return nil, err
+	}
 	r, err := file.NewParquetReader(f, file.WithReadProps(lookupProps))
 	if err != nil {
 		return nil, err
@@ -113,15 +126,16 @@ func openPFile(dir string, mf manifestFile) (_ *pfile, err error) {
 	if md.NumRows != mf.Rows {
 		return nil, fmt.Errorf("%d rows, manifest says %d", md.NumRows, mf.Rows)
 	}
-	if md.Schema.NumColumns() != numCols {
-		return nil, fmt.Errorf("%d columns, want %d", md.Schema.NumColumns(), numCols)
+	ncols := md.Schema.NumColumns()
+	if ncols != numCols && ncols != numColsV1 {
+		return nil, fmt.Errorf("%d columns, want %d (or %d before schema version 2)", ncols, numCols, numColsV1)
 	}
-	for i, name := range colNames {
+	for i, name := range colNames[:ncols] {
 		if got := md.Schema.Column(i).Name(); got != name {
 			return nil, fmt.Errorf("column %d is %q, want %q", i, got, name)
 		}
 	}
-	p := &pfile{mf: mf, abs: abs, f: f, lookupR: r}
+	p := &pfile{mf: mf, abs: abs, f: f, lookupR: r, positions: ncols == numCols, crcs: crcs}
 	kv := md.KeyValueMetadata()
 	get := func(k string) string {
 		if v := kv.FindValue(k); v != nil {
@@ -129,8 +143,12 @@ func openPFile(dir string, mf manifestFile) (_ *pfile, err error) {
 		}
 		return ""
 	}
-	if v := get(kvSchemaVersion); v != strconv.Itoa(SchemaVersion) {
-		return nil, fmt.Errorf("schema version %q, want %d", v, SchemaVersion)
+	wantVersion := SchemaVersion
+	if !p.positions {
+		wantVersion = 1
+	}
+	if v := get(kvSchemaVersion); v != strconv.Itoa(wantVersion) {
+		return nil, fmt.Errorf("schema version %q with %d columns, want %d", v, ncols, wantVersion)
 	}
 	if err := p.bits.parse(get(kvBits4), false); err != nil {
 		return nil, fmt.Errorf("bad %s: %w", kvBits4, err)
@@ -314,6 +332,7 @@ func (p *pfile) maybeDeleteLocked() {
 		return
 	}
 	p.deleted = true
+	_ = os.Remove(p.abs + crcSuffix)
 	if err := os.Remove(p.abs); err != nil && !os.IsNotExist(err) {
 		p.log.Warn("history: delete compacted file", "path", p.abs, "err", err)
 	} else {

@@ -29,13 +29,21 @@ const (
 	colList
 	colResource
 	colKey
+	colPartition
+	colOffset
 	numCols
 )
 
-var colNames = [numCols]string{"ts", "op", "kind", "list", "resource", "key"}
+// numColsV1 is the column count of schema version 1 files (no topic
+// position columns).
+const numColsV1 = colKey + 1
+
+var colNames = [numCols]string{"ts", "op", "kind", "list", "resource", "key", "kafka_partition", "kafka_offset"}
 
 // SchemaVersion is the netwarden.schema_version written into every file.
-const SchemaVersion = 1
+// Version 1 files lack kafka_partition and kafka_offset; they are still
+// read, their rows have an unknown position (change.NoPosition).
+const SchemaVersion = 2
 
 // Key-value metadata keys.
 const (
@@ -66,6 +74,10 @@ var (
 	flushCodec = compress.Codecs.Snappy
 )
 
+// writeV1 makes writers produce schema version 1 files (no position
+// columns), for the tests that old files still read.
+var writeV1 = false
+
 func mustSchema() *schema.GroupNode {
 	str := func(name string) schema.Node {
 		return schema.MustPrimitive(schema.NewPrimitiveNodeLogical(name, parquet.Repetitions.Required,
@@ -79,6 +91,11 @@ func mustSchema() *schema.GroupNode {
 		str("list"),
 		str("resource"),
 		schema.MustPrimitive(schema.NewPrimitiveNode("key", parquet.Repetitions.Required, parquet.Types.ByteArray, -1, -1)),
+		schema.MustPrimitive(schema.NewPrimitiveNode("kafka_partition", parquet.Repetitions.Required, parquet.Types.Int32, -1, -1)),
+		schema.MustPrimitive(schema.NewPrimitiveNode("kafka_offset", parquet.Repetitions.Required, parquet.Types.Int64, -1, -1)),
+	}
+	if writeV1 {
+		fields = fields[:numColsV1]
 	}
 	return schema.MustGroup(schema.NewGroupNode("schema", parquet.Repetitions.Required, fields, -1))
 }
@@ -134,6 +151,8 @@ type row struct {
 	list string
 	ts   int64 // Unix µs
 	seq  int64 // arrival order within a commit (sort tie-break)
+	off  int64 // topic offset, or change.NoPosition
+	part int32 // topic partition, or change.NoPosition
 	op   change.Op
 }
 
@@ -205,7 +224,8 @@ type pqWriter struct {
 	bits         prefixBits
 
 	buf               []row
-	ts                []int64
+	ts, offs          []int64
+	parts             []int32
 	ops, kinds, lists []parquet.ByteArray
 	ress, keys        []parquet.ByteArray
 	lastKey, lastRes  string
@@ -260,9 +280,12 @@ func (w *pqWriter) flushRowGroup() error {
 		return nil
 	}
 	w.ts, w.ops, w.kinds, w.lists, w.ress, w.keys = w.ts[:0], w.ops[:0], w.kinds[:0], w.lists[:0], w.ress[:0], w.keys[:0]
+	w.parts, w.offs = w.parts[:0], w.offs[:0]
 	for i := range w.buf {
 		r := &w.buf[i]
 		w.ts = append(w.ts, r.ts)
+		w.parts = append(w.parts, r.part)
+		w.offs = append(w.offs, r.off)
 		if r.op == change.Add {
 			w.ops = append(w.ops, opAdd)
 		} else {
@@ -287,7 +310,11 @@ func (w *pqWriter) flushRowGroup() error {
 	if err != nil {
 		return fmt.Errorf("write history file %q: %w", w.tmp, err)
 	}
-	for c := 0; c < numCols; c++ {
+	ncols := numCols
+	if writeV1 {
+		ncols = numColsV1
+	}
+	for c := 0; c < ncols; c++ {
 		cw, err := rgw.NextColumn()
 		if err != nil {
 			return fmt.Errorf("write history file %q column %s: %w", w.tmp, colNames[c], err)
@@ -305,6 +332,10 @@ func (w *pqWriter) flushRowGroup() error {
 			_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(w.ress, nil, nil)
 		case colKey:
 			_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(w.keys, nil, nil)
+		case colPartition:
+			_, err = cw.(*file.Int32ColumnChunkWriter).WriteBatch(w.parts, nil, nil)
+		case colOffset:
+			_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(w.offs, nil, nil)
 		}
 		if err != nil {
 			return fmt.Errorf("write history file %q column %s: %w", w.tmp, colNames[c], err)
@@ -329,7 +360,7 @@ func (w *pqWriter) finish() (manifestFile, error) {
 	}
 	b4, b6 := w.bits.lists()
 	kv := [][2]string{
-		{kvSchemaVersion, strconv.Itoa(SchemaVersion)},
+		{kvSchemaVersion, strconv.Itoa(map[bool]int{false: SchemaVersion, true: 1}[writeV1])},
 		{kvMinTS, fmtTS(w.minTS)},
 		{kvMaxTS, fmtTS(w.maxTS)},
 		{kvBits4, formatBits(b4)},
@@ -348,6 +379,9 @@ func (w *pqWriter) finish() (manifestFile, error) {
 	}
 	if err == nil {
 		err = w.f.Sync()
+	}
+	if err == nil {
+		err = writeCRCs(w.tmp, w.final+crcSuffix)
 	}
 	var size int64
 	if err == nil {
@@ -389,6 +423,7 @@ func (w *pqWriter) abort() {
 		w.f = nil
 	}
 	_ = os.Remove(w.tmp)
+	_ = os.Remove(w.final + crcSuffix)
 }
 
 func fmtTS(us int64) string {

@@ -92,6 +92,11 @@ func (f *pfile) rangeRowGroup(rgi int, kr resource.KeyRange, order, room int, hi
 	}
 	rgr := f.scanR.RowGroup(rgi)
 	col := func(i int) (file.ColumnChunkReader, error) {
+		// The generic reader does not check page checksums: check the
+		// chunk first, as scans do.
+		if err := f.verifyChunk(rgi, i); err != nil {
+			return nil, err
+		}
 		c, err := rgr.Column(i)
 		if err != nil {
 			return nil, fmt.Errorf("row group %d column %s: %w", rgi, colNames[i], err)

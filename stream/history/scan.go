@@ -42,7 +42,7 @@ func (s *Store) Scan(ctx context.Context, fn func(change.Change) error) error {
 		if !ok {
 			return nil
 		}
-		if err := fn(change.Change{Time: time.UnixMicro(r.ts).UTC(), Op: r.op, List: r.list, Key: r.key}); err != nil {
+		if err := fn(change.Change{Time: time.UnixMicro(r.ts).UTC(), Op: r.op, List: r.list, Key: r.key, Partition: r.part, Offset: r.off}); err != nil {
 			return err
 		}
 	}
@@ -56,13 +56,15 @@ type cursor struct {
 	left  int64 // rows of the current row group not yet decoded
 
 	keyR, opR, listR *file.ByteArrayColumnChunkReader
-	tsR              *file.Int64ColumnChunkReader
+	tsR, offR        *file.Int64ColumnChunkReader
+	partR            *file.Int32ColumnChunkReader // with offR, nil for files without positions
 
-	rows   []row
-	i      int
-	buf    []parquet.ByteArray
-	tsBuf  []int64
-	intern map[string]string
+	rows    []row
+	i       int
+	buf     []parquet.ByteArray
+	tsBuf   []int64
+	partBuf []int32
+	intern  map[string]string
 }
 
 func newCursor(f *pfile, order int) *cursor {
@@ -82,6 +84,9 @@ func (c *cursor) fill() (ok bool, err error) {
 		cols := [4]int{colKey, colTS, colOp, colList}
 		var rs [4]file.ColumnChunkReader
 		for j, col := range cols {
+			if err := c.f.verifyChunk(c.rgi, col); err != nil {
+				return false, err
+			}
 			if rs[j], err = rgr.Column(col); err != nil {
 				return false, fmt.Errorf("%q row group %d column %s: %w", c.f.abs, c.rgi, colNames[col], err)
 			}
@@ -90,6 +95,24 @@ func (c *cursor) fill() (ok bool, err error) {
 		c.tsR = rs[1].(*file.Int64ColumnChunkReader)
 		c.opR = rs[2].(*file.ByteArrayColumnChunkReader)
 		c.listR = rs[3].(*file.ByteArrayColumnChunkReader)
+		c.partR, c.offR = nil, nil
+		if c.f.positions {
+			for _, col := range []int{colPartition, colOffset} {
+				if err := c.f.verifyChunk(c.rgi, col); err != nil {
+					return false, err
+				}
+			}
+			pr, err := rgr.Column(colPartition)
+			if err != nil {
+				return false, fmt.Errorf("%q row group %d column %s: %w", c.f.abs, c.rgi, colNames[colPartition], err)
+			}
+			or, err := rgr.Column(colOffset)
+			if err != nil {
+				return false, fmt.Errorf("%q row group %d column %s: %w", c.f.abs, c.rgi, colNames[colOffset], err)
+			}
+			c.partR = pr.(*file.Int32ColumnChunkReader)
+			c.offR = or.(*file.Int64ColumnChunkReader)
+		}
 	}
 	n := min(c.left, scanBatch)
 	if cap(c.rows) < int(n) {
@@ -123,6 +146,9 @@ func (c *cursor) fill() (ok bool, err error) {
 	}
 	for i := range ts {
 		c.rows[i].ts = ts[i]
+	}
+	if err := c.fillPositions(n); err != nil {
+		return false, err
 	}
 	err = readBytesNext(c.opR, n, c.buf, 0, func(i int64, v []byte) error {
 		op, err := parseOp(v)
@@ -226,4 +252,44 @@ func (m *merger) next() (row, bool, error) {
 		m.down(0)
 	}
 	return r, true, nil
+}
+
+// fillPositions sets part and off of the n rows of the batch: read from
+// the file, or change.NoPosition for a file without position columns.
+func (c *cursor) fillPositions(n int64) error {
+	if c.partR == nil {
+		for i := range c.rows[:n] {
+			c.rows[i].part, c.rows[i].off = change.NoPosition, change.NoPosition
+		}
+		return nil
+	}
+	if cap(c.partBuf) < int(n) {
+		c.partBuf = make([]int32, n)
+	}
+	parts := c.partBuf[:n]
+	for got := int64(0); got < n; {
+		m, _, err := c.partR.ReadBatch(n-got, parts[got:], nil, nil)
+		if err == nil && m == 0 {
+			err = fmt.Errorf("column ended")
+		}
+		if err != nil {
+			return fmt.Errorf("%q row group %d: read %s: %w", c.f.abs, c.rgi, colNames[colPartition], err)
+		}
+		got += m
+	}
+	offs := c.tsBuf[:n] // ts values are copied into rows already
+	for got := int64(0); got < n; {
+		m, _, err := c.offR.ReadBatch(n-got, offs[got:], nil, nil)
+		if err == nil && m == 0 {
+			err = fmt.Errorf("column ended")
+		}
+		if err != nil {
+			return fmt.Errorf("%q row group %d: read %s: %w", c.f.abs, c.rgi, colNames[colOffset], err)
+		}
+		got += m
+	}
+	for i := range parts {
+		c.rows[i].part, c.rows[i].off = parts[i], offs[i]
+	}
+	return nil
 }

@@ -37,6 +37,13 @@ func TestSchema(t *testing.T) {
 		if i == colTS {
 			continue
 		}
+		if i == colPartition || i == colOffset {
+			want := map[int]parquet.Type{colPartition: parquet.Types.Int32, colOffset: parquet.Types.Int64}[i]
+			if c.PhysicalType() != want {
+				t.Errorf("column %s: %v %v", name, c.PhysicalType(), c.LogicalType())
+			}
+			continue
+		}
 		_, isString := c.LogicalType().(schema.StringLogicalType)
 		if c.PhysicalType() != parquet.Types.ByteArray || isString != (i != colKey) {
 			t.Errorf("column %s: %v %v", name, c.PhysicalType(), c.LogicalType())

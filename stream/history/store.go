@@ -180,6 +180,7 @@ func removeOrphans(dir string, m manifest, log *slog.Logger) error {
 	live := make(map[string]bool, len(m.Files))
 	for _, f := range m.Files {
 		live[f.Path] = true
+		live[f.Path+crcSuffix] = true
 	}
 	tmp := filepath.Join(dir, manifestName+".tmp")
 	if err := os.Remove(tmp); err == nil {
@@ -284,14 +285,14 @@ func (s *Store) commit(cur *snapshot, rows []change.Change, offsets map[int32]in
 		c := &rows[i]
 		us := c.Time.UnixMicro()
 		m := monthOf(us)
-		byMonth[m] = append(byMonth[m], row{key: c.Key, list: c.List, ts: us, seq: int64(i), op: c.Op})
+		byMonth[m] = append(byMonth[m], row{key: c.Key, list: c.List, ts: us, seq: int64(i), op: c.Op, part: c.Partition, off: c.Offset})
 	}
 	months := slices.Sorted(maps.Keys(byMonth))
 	var added []*pfile
 	removeAdded := func() {
 		for _, f := range added {
 			_ = f.f.Close()
-			_ = os.Remove(f.abs)
+			removeData(f.abs)
 		}
 	}
 	// Months are independent files: sort and write them concurrently
@@ -379,7 +380,7 @@ func (s *Store) writeFile(month, prefix string, rs []row) (*pfile, error) {
 	}
 	f, err := openPFile(s.cfg.Dir, mf)
 	if err != nil {
-		_ = os.Remove(w.final)
+		removeData(w.final)
 		return nil, err
 	}
 	return f, nil

@@ -94,6 +94,9 @@ var (
 	mFlushRows = metrics.NewCounter(`netwarden_processor_flushed_rows_total`)
 	mFlushDur  = metrics.NewPrometheusHistogram(`netwarden_processor_flush_duration_seconds`)
 	mCommitErr = metrics.NewCounter(`netwarden_processor_offset_commit_errors_total`)
+	// mCommitFail counts failed history commits; the first one stops the
+	// processor (fail-stop), so it is 0 or 1 per run.
+	mCommitFail = metrics.NewCounter(`netwarden_processor_history_commit_errors_total`)
 )
 
 // buffer is a batch of changes not yet in history.
@@ -311,7 +314,8 @@ func (p *Processor) poll(ctx context.Context, cl *kgo.Client) error {
 				list = string(d.List)
 				p.lists[list] = list
 			}
-			p.active.rows = append(p.active.rows, change.Change{Time: time.UnixMicro(d.Micros).UTC(), Op: d.Op, List: list, Key: string(d.Key)})
+			p.active.rows = append(p.active.rows, change.Change{Time: time.UnixMicro(d.Micros).UTC(), Op: d.Op, List: list, Key: string(d.Key),
+				Partition: r.Partition, Offset: r.Offset})
 			if d.Key[0] == 'i' {
 				if d.Key[1] == 0 && d.Key[11] == 0xff && d.Key[12] == 0xff && allZero(d.Key[1:11]) {
 					p.bits4[int(d.Key[17])-96] = true
@@ -363,30 +367,60 @@ func (p *Processor) failed() error {
 	return p.flushErr
 }
 
-// flusher commits buffers handed over by poll, in order.
+// ErrStopped is wrapped by the error of a commit refused because an
+// earlier commit failed.
+var ErrStopped = errors.New("history commits stopped after a failed commit")
+
+// flusher commits buffers handed over by poll, in order. After a failed
+// commit it only drains the channel: commit refuses every later buffer.
 func (p *Processor) flusher(cl *kgo.Client) {
 	defer close(p.flushDone)
 	for b := range p.flushCh {
-		if err := p.commit(context.Background(), cl, b); err != nil {
-			p.mu.Lock()
-			if p.flushErr == nil {
-				p.flushErr = err
-			}
-			p.mu.Unlock()
+		if err := p.commit(context.Background(), cl, b); err != nil && !errors.Is(err, ErrStopped) {
 			p.log.Error("history flush failed; stopping consumption", "err", err)
 		}
 	}
 }
 
-func (p *Processor) commit(ctx context.Context, cl *kgo.Client, b *buffer) error {
+// commit makes b durable in history with the offsets it covers, then
+// commits those offsets to Kafka. Fail-stop: buffers are committed
+// strictly in order (b must be the oldest uncommitted buffer), and once a
+// commit failed every later call refuses (ErrStopped): the failed buffer
+// and all later ones stay out of the manifest and out of Kafka, so a
+// restart resumes from the last good manifest and loses nothing. (Without
+// this, a later buffer's offsets, merged into the manifest, would move
+// past the failed buffer's rows.)
+func (p *Processor) commit(ctx context.Context, cl *kgo.Client, b *buffer) (err error) {
 	p.commitMu.Lock()
 	defer p.commitMu.Unlock()
 	p.mu.Lock()
+	if p.flushErr != nil {
+		ferr := p.flushErr
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrStopped, ferr)
+	}
 	if !slices.Contains(p.flushing, b) { // already committed by flushSync
 		p.mu.Unlock()
 		return nil
 	}
+	if p.flushing[0] != b {
+		p.flushErr = fmt.Errorf("history commit out of order: %d older buffers pending", slices.Index(p.flushing, b))
+		p.mu.Unlock()
+		return p.flushErr
+	}
 	p.mu.Unlock()
+	defer func() {
+		// Still under commitMu: no later commit can slip in before the
+		// failure is recorded.
+		if err != nil {
+			mCommitFail.Inc()
+			p.mu.Lock()
+			if p.flushErr == nil {
+				p.flushErr = err
+			}
+			p.mu.Unlock()
+		}
+	}()
 	if len(b.offsets) == 0 {
 		p.drop(b)
 		return nil
@@ -394,7 +428,7 @@ func (p *Processor) commit(ctx context.Context, cl *kgo.Client, b *buffer) error
 	start := time.Now()
 	// The buffer leaves memory at the instant its rows become visible in
 	// the store (under the store's lock), so readers see them once.
-	_, err := p.store.CommitGen(b.rows, b.offsets, func(gen int64) {
+	_, err = p.store.CommitGen(b.rows, b.offsets, func(gen int64) {
 		p.mu.Lock()
 		b.gen = gen
 		p.flushing = slices.DeleteFunc(p.flushing, func(x *buffer) bool { return x == b })
@@ -438,9 +472,15 @@ func (p *Processor) drop(b *buffer) {
 	p.mu.Unlock()
 }
 
-// flushSync commits the active buffer and every buffer in flight.
+// flushSync commits the active buffer and every buffer in flight, in
+// order. After a failed commit it commits nothing and returns that error.
 func (p *Processor) flushSync(ctx context.Context, cl *kgo.Client) error {
 	p.mu.Lock()
+	if p.flushErr != nil {
+		err := p.flushErr
+		p.mu.Unlock()
+		return err
+	}
 	if len(p.active.offsets) > 0 {
 		p.flushing = append(p.flushing, p.active)
 		p.active = newBuffer(p.cfg.FlushRows)
@@ -473,7 +513,9 @@ func (p *Processor) Bits() (bits4, bits6 []uint8) {
 }
 
 // Changes returns every change of the given keys, stored or buffered,
-// ordered by time (ties: stored order, then arrival order). It never
+// ordered by time (ties: stored order, then arrival order). Topic
+// positions are set on buffered changes only (history lookups do not
+// read them). It never
 // blocks on a flush: buffered rows are collected first, the store is read,
 // then buffers whose commit the store read already covered are dropped.
 func (p *Processor) Changes(keys []string) ([]change.Change, error) {
