@@ -331,3 +331,54 @@ func TestFailedWriteTakesBack(t *testing.T) {
 		t.Errorf("table after the failed write: %v, %d units", got, w.Units(watch.Account(a.ID)))
 	}
 }
+
+// TestConcurrentImports: imports into two accounts from four goroutines
+// at once (small batches, so their decisions and writes interleave) end
+// with the union of their entries, in the table and in the database.
+func TestConcurrentImports(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "netwarden.db")
+	st := openStore(t, path)
+	s, w, _ := newService(t, st, Config{Batch: 50})
+	accts := []account.Account{create(t, st, "a@example.com", "ENTERPRISE"), create(t, st, "b@example.com", "ENTERPRISE")}
+	bs := bodies(importAccounts * 1000) // bodies of 1,000 lines
+	want := watch.New()
+	done := make(chan error, 4)
+	for g := range 4 {
+		a := accts[g%2]
+		body := bs[g]
+		for _, ln := range strings.Fields(body) {
+			p, err := ParseEntry(ln)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.Add(watch.Account(a.ID), p)
+		}
+		go func() {
+			_, err := s.Import(ctx, a, account.Watchlist, strings.NewReader(body), Text)
+			done <- err
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	st.Close()
+	st = openStore(t, path)
+	defer st.Close()
+	_, reloaded, _ := newService(t, st, Config{})
+	for _, a := range accts {
+		k := watch.Account(a.ID)
+		exp := prefixStrings(want.Entries(k))
+		if got := prefixStrings(w.Entries(k)); !slices.Equal(got, exp) {
+			t.Errorf("account %d: table has %d entries, want %d", a.ID, len(got), len(exp))
+		}
+		if got := prefixStrings(reloaded.Entries(k)); !slices.Equal(got, exp) {
+			t.Errorf("account %d: database has %d entries, want %d", a.ID, len(got), len(exp))
+		}
+		if w.Units(k) != want.Units(k) || reloaded.Units(k) != want.Units(k) {
+			t.Errorf("account %d: units %d (reloaded %d), want %d", a.ID, w.Units(k), reloaded.Units(k), want.Units(k))
+		}
+	}
+}
