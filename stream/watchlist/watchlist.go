@@ -199,27 +199,67 @@ func (s *Service) list(l account.EntryList) (*list, error) {
 
 // Load adds every stored watched and muted entry to the tables. Plan
 // limits are not applied: what was imported stays watched after a
-// downgrade.
+// downgrade. Reading rows and adding them to the table overlap (a
+// goroutine owned by Load reads).
 func (s *Service) Load(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start := s.now()
+	type row struct {
+		id account.ID
+		p  netip.Prefix
+	}
+	const chunk = 4096
 	for _, l := range []account.EntryList{account.Watchlist, account.Mutes} {
 		li := s.lists[l]
-		err := s.store.EachEntry(ctx, l, func(id account.ID, p netip.Prefix) error {
-			a, err := key(id)
-			if err != nil {
-				return err
+		rows := make(chan []row, 4)
+		rctx, stop := context.WithCancel(ctx)
+		rerr := make(chan error, 1)
+		go func() {
+			defer close(rows)
+			buf := make([]row, 0, chunk)
+			err := s.store.EachEntry(rctx, l, func(id account.ID, p netip.Prefix) error {
+				buf = append(buf, row{id, p})
+				if len(buf) == chunk {
+					select {
+					case rows <- buf:
+					case <-rctx.Done():
+						return rctx.Err()
+					}
+					buf = make([]row, 0, chunk)
+				}
+				return nil
+			})
+			if err == nil && len(buf) > 0 {
+				rows <- buf
 			}
-			added, _, err := li.tab.Add(a, p)
-			if err != nil {
-				return fmt.Errorf("load %s entry %s of account %d: %w", l, p, id, err)
+			rerr <- err
+		}()
+		var aerr error
+		for rs := range rows {
+			for _, r := range rs {
+				if aerr != nil {
+					break
+				}
+				a, err := key(r.id)
+				if err == nil {
+					var added bool
+					added, _, err = li.tab.Add(a, r.p)
+					if added {
+						li.n[r.id]++
+					}
+				}
+				if err != nil {
+					aerr = fmt.Errorf("load %s entry %s of account %d: %w", l, r.p, r.id, err)
+					stop() // the reader stops; rows drains
+				}
 			}
-			if added {
-				li.n[id]++
-			}
-			return nil
-		})
+		}
+		err := <-rerr
+		stop()
+		if aerr != nil {
+			return aerr
+		}
 		if err != nil {
 			return err
 		}
