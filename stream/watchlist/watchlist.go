@@ -20,7 +20,9 @@
 //     out of the table; batches before it stay (the error says how many
 //     entries were imported).
 //   - The OnImport hook gets each stored batch of newly watched prefixes
-//     (initial alerts for entries already listed).
+//     (initial alerts for entries already listed). If it fails, the
+//     import stops with its error: that batch stays imported, the
+//     batches behind it are taken back.
 //
 // A Service is safe for concurrent use; writes are serialised (one batch
 // at a time). It owns no goroutines.
@@ -135,7 +137,7 @@ type Service struct {
 	lists map[account.EntryList]*list
 
 	mu       sync.Mutex // serialises writes
-	onImport func(ctx context.Context, id account.ID, ps []netip.Prefix)
+	onImport Hook
 }
 
 type list struct {
@@ -167,9 +169,12 @@ func New(cfg Config, store Store, watched, muted *watch.Table, log *slog.Logger)
 	}
 }
 
+// Hook receives a stored batch of prefixes account id newly watches.
+type Hook func(ctx context.Context, id account.ID, ps []netip.Prefix) error
+
 // OnImport sets the hook that receives each stored batch of newly
 // watched prefixes. Set it before serving.
-func (s *Service) OnImport(fn func(ctx context.Context, id account.ID, ps []netip.Prefix)) {
+func (s *Service) OnImport(fn Hook) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onImport = fn
@@ -438,7 +443,10 @@ func (s *Service) write(ctx context.Context, failed func(), id account.ID, ak wa
 		s.mu.Unlock()
 		*imported += len(ps)
 		if hook != nil && l == account.Watchlist {
-			hook(ctx, id, ps)
+			if err := hook(ctx, id, ps); err != nil {
+				werr = fmt.Errorf("entries stored, but the import hook (initial alerts) failed: %w", err)
+				failed()
+			}
 		}
 	}
 	if werr == nil {

@@ -92,11 +92,12 @@ func TestImport(t *testing.T) {
 	s, w, _ := newService(t, st, Config{Batch: 3}) // small batches: several transactions
 	a := create(t, st, "a@example.com", "FREE")
 	var hooked []netip.Prefix
-	s.OnImport(func(_ context.Context, id account.ID, ps []netip.Prefix) {
+	s.OnImport(func(_ context.Context, id account.ID, ps []netip.Prefix) error {
 		if id != a.ID {
 			t.Errorf("hook for account %d, want %d", id, a.ID)
 		}
 		hooked = append(hooked, ps...)
+		return nil
 	})
 	body := "\ufeff# our ranges\n" +
 		"192.0.2.0/25\n" + // 128
@@ -260,7 +261,7 @@ func TestMutes(t *testing.T) {
 	s, w, m := newService(t, st, Config{MaxMutes: 3})
 	a := create(t, st, "a@example.com", "FREE")
 	hooked := 0
-	s.OnImport(func(context.Context, account.ID, []netip.Prefix) { hooked++ })
+	s.OnImport(func(context.Context, account.ID, []netip.Prefix) error { hooked++; return nil })
 	res, err := s.Import(ctx, a, account.Mutes, strings.NewReader("10.0.0.0/8\n10.0.0.0/8\n2001:db8::/32\n192.0.2.1\n192.0.2.2\n"), Text)
 	if err != nil {
 		t.Fatal(err)
@@ -380,5 +381,37 @@ func TestConcurrentImports(t *testing.T) {
 		if w.Units(k) != want.Units(k) || reloaded.Units(k) != want.Units(k) {
 			t.Errorf("account %d: units %d (reloaded %d), want %d", a.ID, w.Units(k), reloaded.Units(k), want.Units(k))
 		}
+	}
+}
+
+// TestHookFails: a failing hook stops the import with its error; its
+// batch stays imported, the ones behind it are taken back.
+func TestHookFails(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t, filepath.Join(t.TempDir(), "netwarden.db"))
+	defer st.Close()
+	s, w, _ := newService(t, st, Config{Batch: 2})
+	a := create(t, st, "a@example.com", "DEVELOPER")
+	calls := 0
+	s.OnImport(func(context.Context, account.ID, []netip.Prefix) error {
+		calls++
+		return errors.New("live state unavailable")
+	})
+	res, err := s.Import(ctx, a, account.Watchlist, strings.NewReader("192.0.2.1\n192.0.2.2\n192.0.2.3\n192.0.2.4\n192.0.2.5\n"), Text)
+	if err == nil || !strings.Contains(err.Error(), "after 2 new entries: entries stored, but the import hook (initial alerts) failed: live state unavailable") {
+		t.Fatalf("err %v", err)
+	}
+	if calls != 1 || res.Imported != 2 {
+		t.Errorf("hook called %d times, %d imported; want 1, 2", calls, res.Imported)
+	}
+	if got := prefixStrings(w.Entries(watch.Account(a.ID))); !slices.Equal(got, []string{"192.0.2.1/32", "192.0.2.2/32"}) {
+		t.Errorf("table after the failed hook: %v", got)
+	}
+	if pg, err := s.Entries(ctx, a, account.Watchlist, 1, 10); err != nil || pg.Total != 2 || len(pg.Entries) != 2 {
+		t.Errorf("stored after the failed hook: %+v %v", pg, err)
+	}
+	// Removal works again once the import is over.
+	if _, err := s.RemoveAll(ctx, a, account.Watchlist); err != nil {
+		t.Error(err)
 	}
 }
