@@ -21,10 +21,21 @@ func (s *Server) account(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	usage := gin.H{"hits_today": u.Hits, "hits_quota": u.Quota, "hits_reset": u.Reset}
+	if s.deps.Watchlists != nil {
+		w, err := s.deps.Watchlists.Usage(c.Request.Context(), p.Account)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		usage["watched"], usage["watched_limit"], usage["watched_entries"] = w.Watched, w.WatchedLimit, w.WatchedEntries
+		usage["recipients"], usage["recipients_limit"] = w.Recipients, w.RecipientsLimit
+		usage["mutes"], usage["mutes_limit"] = w.Mutes, w.MutesLimit
+	}
 	c.JSON(http.StatusOK, gin.H{
 		"account": p.Account,
 		"key":     gin.H{"id": p.KeyID, "scopes": p.Scopes},
 		"limits":  plan,
-		"usage":   gin.H{"hits_today": u.Hits, "hits_quota": u.Quota, "hits_reset": u.Reset},
+		"usage":   usage,
 	})
 }

@@ -82,6 +82,9 @@ type Deps struct {
 	// Sessions are the dashboard's sign-in sessions (account.Store); nil
 	// means the dashboard cannot sign in.
 	Sessions Sessions
+	// Watchlists keeps accounts' watched and muted entries
+	// (watchlist.Service); nil: those routes answer 503.
+	Watchlists Watchlists
 	// Settings reads and saves notification settings (account.Store);
 	// nil: /v1/alerts/settings answers 503.
 	Settings AlertSettings
@@ -212,6 +215,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
 	get(v1, "/account", s.account)
 	s.routeUI(h)
+	s.watchRoutes(v1)
 	get(v1, "/alerts/settings", s.getSettings)
 	v1.PUT("/alerts/settings", s.putSettings)
 	v1.POST("/alerts/test-email", s.testEmail)

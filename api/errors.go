@@ -16,6 +16,7 @@ import (
 	"github.com/netwarden/netwarden/internal/resource"
 	"github.com/netwarden/netwarden/query"
 	"github.com/netwarden/netwarden/stream/notify"
+	"github.com/netwarden/netwarden/stream/watchlist"
 )
 
 // errBadRequest marks client errors found by the handlers.
@@ -60,7 +61,9 @@ func statusOf(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, account.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, account.ErrExists):
+	case errors.Is(err, watchlist.ErrSyntax):
+		return http.StatusBadRequest
+	case errors.Is(err, account.ErrExists), errors.Is(err, watchlist.ErrBusy):
 		return http.StatusConflict
 	case errors.Is(err, account.ErrInvalid):
 		return http.StatusBadRequest

@@ -21,6 +21,7 @@ import (
 	"github.com/netwarden/netwarden/stream/history"
 	"github.com/netwarden/netwarden/stream/notify"
 	"github.com/netwarden/netwarden/stream/processor"
+	"github.com/netwarden/netwarden/stream/watchlist"
 )
 
 // Config is the whole configuration file. Each package owns its section.
@@ -38,6 +39,7 @@ type Config struct {
 	Auth      api.AuthConfig      `yaml:"auth"`
 	Account   account.Config      `yaml:"account"`
 	Notify    notify.Config       `yaml:"notify"`
+	Watchlist watchlist.Config    `yaml:"watchlist"`
 }
 
 // DataConfig says where state lives.
@@ -160,6 +162,7 @@ func (c *Config) defaults() {
 		c.Account.Path = filepath.Join(c.Data.Dir, "state", "netwarden.db")
 	}
 	c.Account.Defaults()
+	c.Watchlist.Defaults()
 	c.Processor.Defaults()
 	if c.History.Dir == "" {
 		c.History.Dir = filepath.Join(c.Data.Dir, "history")
@@ -198,7 +201,7 @@ func (c Config) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q (want text or json)", c.Log.Format))
 	}
-	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate())
+	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

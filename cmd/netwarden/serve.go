@@ -20,6 +20,8 @@ import (
 	"github.com/netwarden/netwarden/stream/live"
 	"github.com/netwarden/netwarden/stream/notify"
 	"github.com/netwarden/netwarden/stream/processor"
+	"github.com/netwarden/netwarden/stream/watch"
+	"github.com/netwarden/netwarden/stream/watchlist"
 )
 
 func cmdServe(ctx context.Context, args []string) error {
@@ -53,6 +55,14 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer accounts.Close()
+	// The watched and muted entries of every account, loaded before
+	// anything matches against them; the watchlist service keeps them
+	// and the database in step.
+	watched, muted := watch.New(), watch.New()
+	watchlists := watchlist.New(cfg.Watchlist, accounts, watched, muted, log.With("component", "watchlist"))
+	if err := watchlists.Load(ctx); err != nil {
+		return err
+	}
 
 	notifier := notify.New(cfg.Notify, accounts, log.With("component", "notify"))
 
@@ -87,15 +97,16 @@ func cmdServe(ctx context.Context, args []string) error {
 	checker.SetVerifier(store)
 
 	srv := api.New(cfg.HTTP, api.Deps{
-		History:  proc,
-		Live:     state,
-		Lists:    scraper,
-		SQL:      engine,
-		Checker:  checker,
-		Accounts: accounts,
-		Sessions: accounts,
-		Settings: accounts,
-		Notifier: notifier,
+		History:    proc,
+		Live:       state,
+		Lists:      scraper,
+		SQL:        engine,
+		Checker:    checker,
+		Accounts:   accounts,
+		Sessions:   accounts,
+		Settings:   accounts,
+		Notifier:   notifier,
+		Watchlists: watchlists,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():

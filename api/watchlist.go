@@ -1,0 +1,300 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/netwarden/netwarden/internal/account"
+	"github.com/netwarden/netwarden/stream/watchlist"
+)
+
+// Watchlists keeps accounts' watched and muted entries
+// (watchlist.Service).
+type Watchlists interface {
+	Import(ctx context.Context, a account.Account, l account.EntryList, r io.Reader, f watchlist.Format) (watchlist.Result, error)
+	Entries(ctx context.Context, a account.Account, l account.EntryList, page, items int) (watchlist.Page, error)
+	Entry(ctx context.Context, a account.Account, l account.EntryList, p netip.Prefix) (account.Entry, error)
+	Remove(ctx context.Context, a account.Account, l account.EntryList, p netip.Prefix) error
+	RemoveAll(ctx context.Context, a account.Account, l account.EntryList) (int64, error)
+	Usage(ctx context.Context, a account.Account) (watchlist.Usage, error)
+	MaxImportBytes() int64
+	ImportTimeout() time.Duration
+}
+
+// Paging of GET /v1/alerts/watchlist and /v1/alerts/mutes.
+const (
+	defaultItems = 100
+	maxItems     = 10_000
+)
+
+// watchRoutes registers the watchlist and mute routes on the /v1 group:
+//
+//	POST   /alerts/watchlist          import (text: one IP or CIDR a line; JSON {"entries": [...]})
+//	GET    /alerts/watchlist          page through entries (?page=&items=)
+//	DELETE /alerts/watchlist          remove every entry
+//	GET    /alerts/watchlist/{entry}  one entry (404 unless watched exactly)
+//	DELETE /alerts/watchlist/{entry}  remove one entry
+//
+// and the same under /alerts/mutes, plus POST /alerts/mutes/{entry} to
+// mute one.
+func (s *Server) watchRoutes(v1 *gin.RouterGroup) {
+	for _, l := range []struct {
+		path string
+		list account.EntryList
+	}{{"/alerts/watchlist", account.Watchlist}, {"/alerts/mutes", account.Mutes}} {
+		v1.POST(l.path, s.importEntries(l.list))
+		get(v1, l.path, s.listEntries(l.list))
+		v1.DELETE(l.path, s.removeEntries(l.list))
+		get(v1, l.path+"/*entry", s.entry(l.list))
+		v1.DELETE(l.path+"/*entry", s.removeEntry(l.list))
+	}
+	v1.POST("/alerts/mutes/*entry", s.muteOne)
+}
+
+// watchlists returns the dependency and the key's account, or fails the
+// request.
+func (s *Server) watchlists(c *gin.Context) (Watchlists, account.Account, bool) {
+	p, ok := principal(c)
+	if !ok {
+		s.fail(c, fmt.Errorf("%w", errNoKey))
+		return nil, account.Account{}, false
+	}
+	if s.deps.Watchlists == nil {
+		s.fail(c, fmt.Errorf("watchlists %w", errUnavailable))
+		return nil, account.Account{}, false
+	}
+	return s.deps.Watchlists, p.Account, true
+}
+
+// listTotals is the list's size and limit as an answer shows them.
+func listTotals(u watchlist.Usage, l account.EntryList) gin.H {
+	if l == account.Mutes {
+		return gin.H{"muted": u.Mutes, "limit": u.MutesLimit}
+	}
+	return gin.H{"watched": u.Watched, "limit": u.WatchedLimit, "entries": u.WatchedEntries}
+}
+
+// bodyFormat tells JSON from text: a JSON content type, or a body whose
+// first non-blank byte is '{'.
+func bodyFormat(c *gin.Context, br *bufio.Reader) watchlist.Format {
+	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		return watchlist.JSON
+	}
+	head, _ := br.Peek(512)
+	head = []byte(strings.TrimLeft(strings.TrimPrefix(string(head), "\ufeff"), " \t\r\n"))
+	if len(head) > 0 && head[0] == '{' {
+		return watchlist.JSON
+	}
+	return watchlist.Text
+}
+
+func (s *Server) importEntries(l account.EntryList) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		w, a, ok := s.watchlists(c)
+		if !ok {
+			return
+		}
+		limit := w.MaxImportBytes()
+		if c.Request.ContentLength > limit {
+			s.fail(c, &bodyError{fmt.Sprintf("body exceeds %s (watchlist.max_import_bytes)", byteSize(limit)), &http.MaxBytesError{Limit: limit}})
+			return
+		}
+		// The import is applied while the body streams in: the request
+		// gets watchlist.import_timeout instead of the server's read and
+		// write timeouts.
+		rc := http.NewResponseController(c.Writer)
+		deadline := time.Now().Add(w.ImportTimeout())
+		if err := errors.Join(rc.SetReadDeadline(deadline), rc.SetWriteDeadline(deadline)); err != nil {
+			s.fail(c, fmt.Errorf("extend the deadlines of an import: %w", err))
+			return
+		}
+		br := bufio.NewReaderSize(http.MaxBytesReader(c.Writer, c.Request.Body, limit), 64<<10)
+		res, err := w.Import(c.Request.Context(), a, l, br, bodyFormat(c, br))
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		u, err := w.Usage(c.Request.Context(), a)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		out := listTotals(u, l)
+		out["imported"], out["already"], out["rejected"], out["rejected_total"] = res.Imported, res.Already, res.Rejected, res.RejectedTotal
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// pageParams reads ?page= (from 1) and ?items= (1..10,000).
+func pageParams(c *gin.Context) (page, items int, err error) {
+	page, items = 1, defaultItems
+	for _, q := range []struct {
+		name string
+		v    *int
+		max  int
+	}{{"page", &page, 1 << 30}, {"items", &items, maxItems}} {
+		s, ok := c.GetQuery(q.name)
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > q.max {
+			return 0, 0, badRequest("%s=%q: want a whole number from 1 to %d", q.name, s, q.max)
+		}
+		*q.v = n
+	}
+	return page, items, nil
+}
+
+func (s *Server) listEntries(l account.EntryList) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		w, a, ok := s.watchlists(c)
+		if !ok {
+			return
+		}
+		page, items, err := pageParams(c)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		pg, err := w.Entries(c.Request.Context(), a, l, page, items)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		u, err := w.Usage(c.Request.Context(), a)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		out := listTotals(u, l)
+		out["entries"], out["page"], out["items"], out["total"] = pg.Entries, pg.Page, pg.Items, pg.Total
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// entryParam parses the {entry} path segment: an IP or CIDR (the
+// slash of a CIDR may be sent as is or as %2F).
+func entryParam(c *gin.Context) (netip.Prefix, error) {
+	raw := strings.TrimPrefix(c.Param("entry"), "/")
+	if raw == "" {
+		return netip.Prefix{}, badRequest("missing the IP or CIDR after %s/", strings.TrimSuffix(c.FullPath(), "/*entry"))
+	}
+	p, err := watchlist.ParseEntry(raw)
+	if err != nil {
+		return netip.Prefix{}, badRequest("%q: %v", raw, err)
+	}
+	return p, nil
+}
+
+func (s *Server) entry(l account.EntryList) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		w, a, ok := s.watchlists(c)
+		if !ok {
+			return
+		}
+		p, err := entryParam(c)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		e, err := w.Entry(c.Request.Context(), a, l, p)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, e)
+	}
+}
+
+func (s *Server) removeEntry(l account.EntryList) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		w, a, ok := s.watchlists(c)
+		if !ok {
+			return
+		}
+		p, err := entryParam(c)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		if err := w.Remove(c.Request.Context(), a, l, p); err != nil {
+			s.fail(c, err)
+			return
+		}
+		u, err := w.Usage(c.Request.Context(), a)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		out := listTotals(u, l)
+		out["removed"] = p
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+func (s *Server) removeEntries(l account.EntryList) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		w, a, ok := s.watchlists(c)
+		if !ok {
+			return
+		}
+		n, err := w.RemoveAll(c.Request.Context(), a, l)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		u, err := w.Usage(c.Request.Context(), a)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		out := listTotals(u, l)
+		out["removed"] = n
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// muteOne answers POST /v1/alerts/mutes/{entry}: mute one IP or CIDR
+// (the dashboard's Mute button).
+func (s *Server) muteOne(c *gin.Context) {
+	w, a, ok := s.watchlists(c)
+	if !ok {
+		return
+	}
+	p, err := entryParam(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	res, err := w.Import(c.Request.Context(), a, account.Mutes, strings.NewReader(p.String()), watchlist.Text)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if len(res.Rejected) > 0 {
+		s.fail(c, fmt.Errorf("%w: mute %s: %s", account.ErrInvalid, p, res.Rejected[0].Reason))
+		return
+	}
+	e, err := w.Entry(c.Request.Context(), a, account.Mutes, p)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	code := http.StatusCreated
+	if res.Imported == 0 {
+		code = http.StatusOK // muted already
+	}
+	c.JSON(code, e)
+}
