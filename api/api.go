@@ -79,6 +79,8 @@ type Deps struct {
 	// (account.Store); nil means no accounts: keys are refused and the
 	// /v1 routes answer 503.
 	Accounts Accounts
+	// Alerts lists and acknowledges alerts (account.Store); nil: 503.
+	Alerts AlertStore
 }
 
 // Config configures the HTTP server.
@@ -194,6 +196,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	h.POST("/admin/check", s.authn(account.ScopeAdmin, keyOptional), s.check)
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
 	get(v1, "/account", s.account)
+	get(v1, "/alerts", s.alerts)
+	v1.POST("/alerts/:id/ack", s.ackAlert)
 	get(h, "/metrics", serveMetrics)
 	get(h, "/healthz", s.healthz)
 	get(h, "/readyz", s.readyz)
