@@ -206,3 +206,6 @@ func readTopic(t *testing.T, brk *broker.Broker, n int, timeout time.Duration) m
 	}
 	return out
 }
+
+// now gives change i a distinct time.
+func (p *pipeline) now(i int) time.Time { return time.Unix(1_700_000_000+int64(i), 0).UTC() }
