@@ -24,9 +24,12 @@ type AlertStore interface {
 // AlertPage is the answer of GET /v1/alerts.
 type AlertPage struct {
 	Alerts []account.Alert `json:"alerts"`
-	Total  int             `json:"total"`
-	Page   int64           `json:"page"`
-	Items  int64           `json:"items"`
+	// Total matches, counted up to account.AlertCountCap; TotalCapped
+	// says the count stopped there (there may be more).
+	Total       int   `json:"total"`
+	TotalCapped bool  `json:"total_capped"`
+	Page        int64 `json:"page"`
+	Items       int64 `json:"items"`
 }
 
 // timeParam parses an RFC 3339 time or Unix seconds; zero when absent.
@@ -105,7 +108,8 @@ func alertFilter(c *gin.Context) (f account.AlertFilter, page, items int64, err 
 // alerts answers GET /v1/alerts: the key's account's alerts, newest
 // first, filtered by created time (from, until: RFC 3339 or Unix
 // seconds), status, kind, list and ip (an address or CIDR: alerts whose
-// resource overlaps it), paged.
+// resource overlaps it), paged within the first account.AlertCountCap
+// matches (a deeper page is 400: narrow by time).
 func (s *Server) alerts(c *gin.Context) {
 	p, ok := principal(c)
 	if !ok {
@@ -126,7 +130,7 @@ func (s *Server) alerts(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, AlertPage{Alerts: als, Total: total, Page: page, Items: items})
+	c.JSON(http.StatusOK, AlertPage{Alerts: als, Total: total, TotalCapped: total >= account.AlertCountCap, Page: page, Items: items})
 }
 
 // ackAlert answers POST /v1/alerts/{id}/ack: the acknowledged alert;

@@ -84,6 +84,7 @@ func TestAlertsAPI(t *testing.T) {
 		{"bad time", "from=yesterday", key1, 400, nil, 0},
 		{"until before from", "from=2026-12-02T00:00:00Z&until=2026-12-01T00:00:00Z", key1, 400, nil, 0},
 		{"bad items", "items=0", key1, 400, nil, 0},
+		{"page past the count cap", "items=1000&page=11", key1, 400, nil, 0},
 		{"no key", "", "", 401, nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,7 +29,7 @@ import (
 // pipeline is the real chain: embedded broker over TCP, history store,
 // processor with the alerter as its tap, account store, publisher.
 type pipeline struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	brk      *broker.Broker
 	hist     *history.Store
@@ -46,7 +46,7 @@ type pipeline struct {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func startPipeline(t *testing.T, watched, muted *watch.Table) *pipeline {
+func startPipeline(t testing.TB, watched, muted *watch.Table) *pipeline {
 	t.Helper()
 	dir := t.TempDir()
 	log := quiet()
