@@ -138,7 +138,6 @@ func TestAlertsAPI(t *testing.T) {
 	}
 }
 
-
 func equalF(a, b []float64) bool {
 	if len(a) != len(b) {
 		return false
