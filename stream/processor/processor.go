@@ -12,6 +12,9 @@
 // scraper re-publishing after a crash) do not change the live state and
 // are dropped.
 //
+// A Tap (stream/alerts) sees each consumed batch right after the live
+// state applied it and before its changes can reach history.
+//
 // Reads: Changes returns the stored history of keys merged with the
 // not-yet-flushed buffers, so there is no gap between live state and
 // history. Processor methods are safe for concurrent use.
