@@ -178,7 +178,7 @@ func TestAlertsKillNineBinary(t *testing.T) {
 		for time.Now().Before(deadline) && s.metric("netwarden_alerts_raised_total") <= 0 {
 			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(time.Duration(r.IntN(300)) * time.Millisecond)
+		time.Sleep(time.Duration(r.IntN(150)) * time.Millisecond)
 		s.kill()
 		got := counts(stored())
 		n := 0
