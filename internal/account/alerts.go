@@ -221,7 +221,7 @@ func init() {
 		`CREATE INDEX alerts_account_status ON alerts (account_id, status, created)`,
 		`CREATE INDEX alerts_account_list ON alerts (account_id, list, created)`,
 		`CREATE INDEX alerts_account_kind ON alerts (account_id, kind, created)`,
-		`CREATE INDEX alerts_account_range ON alerts (account_id, res_first, res_last)`,
+		`CREATE INDEX alerts_account_range ON alerts (account_id, res_first, res_last, created)`,
 	)
 }
 
@@ -294,7 +294,10 @@ func (s *Store) Alerts(ctx context.Context, id ID, f AlertFilter) ([]Alert, int,
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM alerts WHERE `+cond+` LIMIT ?)`, append(cargs, AlertCountCap)...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count alerts: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE `+cond+` ORDER BY created DESC, id DESC LIMIT ? OFFSET ?`,
+	// The page's ids come from the indexes alone (each holds created and
+	// the row id); only the page's rows are read from the table.
+	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE id IN (SELECT id FROM alerts WHERE `+cond+
+		` ORDER BY created DESC, id DESC LIMIT ? OFFSET ?) ORDER BY created DESC, id DESC`,
 		append(cargs, f.Items, (f.Page-1)*f.Items)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list alerts: %w", err)
