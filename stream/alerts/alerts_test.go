@@ -125,6 +125,21 @@ func TestMatchStoreAndPublish(t *testing.T) {
 	checkAlerts(t, p, []account.ID{a, b, c}, relax(listed))
 	p.produce(chg(change.Rem, "L2", "192.0.2.7", 201))
 	final := append(relax(listed), want{a, account.KindCleared, "192.0.2.7", "192.0.2.7", "L2", ""})
+	checkAlerts(t, p, []account.ID{a, b, c}, final)
+
+	// A listed prefix inside a watched CIDR leaving: cleared for a (the
+	// overlap, the /64, is on no list). For c (notify_cleared too): .5
+	// leaving clears nothing while the covering /24 is listed; the /24
+	// leaving clears nothing while .70 inside it is listed (muted or
+	// not); .70 leaving is muted for c.
+	if _, err := p.accounts.PutSettings(ctx, c, account.Settings{EmailEnabled: true, Recipients: []string{"c@example.com"}, NotifyCleared: true}); err != nil {
+		t.Fatal(err)
+	}
+	p.produce(chg(change.Rem, "L3", "2001:db8:0:1::/64", 300))
+	p.produce(chg(change.Rem, "L3", "203.0.113.5", 301))
+	p.produce(chg(change.Rem, "L3", "203.0.113.0/24", 302))
+	p.produce(chg(change.Rem, "L3", "203.0.113.70", 303))
+	final = append(final, want{a, account.KindCleared, "2001:db8:0:1::/64", "2001:db8::/48", "L3", ""})
 	stored := checkAlerts(t, p, []account.ID{a, b, c}, final)
 
 	// Every stored alert reaches the topic, keyed by account, as stored.
