@@ -91,6 +91,8 @@ type Deps struct {
 	// Notifier sends test e-mails and vets webhook URLs
 	// (notify.Notifier); nil: /v1/alerts/test-email answers 503.
 	Notifier Notifier
+	// Alerts lists and acknowledges alerts (account.Store); nil: 503.
+	Alerts AlertStore
 }
 
 // Config configures the HTTP server.
@@ -219,6 +221,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	get(v1, "/alerts/settings", s.getSettings)
 	v1.PUT("/alerts/settings", s.putSettings)
 	v1.POST("/alerts/test-email", s.testEmail)
+	get(v1, "/alerts", s.alerts)
+	v1.POST("/alerts/:id/ack", s.ackAlert)
 	get(h, "/metrics", serveMetrics)
 	get(h, "/healthz", s.healthz)
 	get(h, "/readyz", s.readyz)

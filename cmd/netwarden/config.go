@@ -18,6 +18,7 @@ import (
 	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/broker"
 	"github.com/netwarden/netwarden/query"
+	"github.com/netwarden/netwarden/stream/alerts"
 	"github.com/netwarden/netwarden/stream/history"
 	"github.com/netwarden/netwarden/stream/notify"
 	"github.com/netwarden/netwarden/stream/processor"
@@ -40,6 +41,7 @@ type Config struct {
 	Account   account.Config      `yaml:"account"`
 	Notify    notify.Config       `yaml:"notify"`
 	Watchlist watchlist.Config    `yaml:"watchlist"`
+	Alerts    alerts.Config       `yaml:"alerts"`
 }
 
 // DataConfig says where state lives.
@@ -163,6 +165,7 @@ func (c *Config) defaults() {
 	}
 	c.Account.Defaults()
 	c.Watchlist.Defaults()
+	c.Alerts.Defaults()
 	c.Processor.Defaults()
 	if c.History.Dir == "" {
 		c.History.Dir = filepath.Join(c.Data.Dir, "history")
@@ -201,7 +204,7 @@ func (c Config) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q (want text or json)", c.Log.Format))
 	}
-	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate())
+	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/netwarden/netwarden/internal/broker"
 	"github.com/netwarden/netwarden/internal/lifecycle"
 	"github.com/netwarden/netwarden/query"
+	"github.com/netwarden/netwarden/stream/alerts"
 	"github.com/netwarden/netwarden/stream/check"
 	"github.com/netwarden/netwarden/stream/history"
 	"github.com/netwarden/netwarden/stream/live"
@@ -92,6 +93,13 @@ func cmdServe(ctx context.Context, args []string) error {
 	scraper.OnChange(func() { setLists(engine, scraper.Lists(), log) })
 	setLists(engine, scraper.Lists(), log)
 
+	// The alerter sees every consumed batch right after the live state
+	// (processor tap: alerts and their offsets commit before history can)
+	// and raises initial alerts for imported entries already listed.
+	alerter := alerts.New(cfg.Alerts, accounts, watched, muted, state, producer, broker.TopicAlerts, log.With("component", "alerts"))
+	proc.SetTap(alerter)
+	watchlists.OnImport(alerter.Initial)
+
 	checker := check.NewJob(store, proc, state, cfg.Check.Every, log.With("component", "check"))
 	checker.SetAuditor(check.NewAuditor(brk, store, log.With("component", "audit")))
 	checker.SetVerifier(store)
@@ -107,6 +115,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		Settings:   accounts,
 		Notifier:   notifier,
 		Watchlists: watchlists,
+		Alerts:     accounts,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():
@@ -147,6 +156,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		lifecycle.Component{Name: "notify", Run: notifier.Run},
 		lifecycle.Component{Name: "history", Run: store.Run},
 		lifecycle.Component{Name: "processor", Run: proc.Run},
+		lifecycle.Component{Name: "alerts", Run: alerter.Run},
 		lifecycle.Component{Name: "sql-files", Run: func(ctx context.Context) error { return syncFiles(ctx, store, engine, log) }},
 		lifecycle.Component{Name: "check", Run: checker.Run},
 		lifecycle.Component{Name: "scrape", Run: func(ctx context.Context) error {

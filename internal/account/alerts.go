@@ -208,11 +208,45 @@ func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
 	return a, err
 }
 
+// AlertCountCap bounds the total Alerts reports and how deep it pages:
+// counting or skipping millions of an account's alerts on every page
+// would cost a scan each. A total of AlertCountCap means "at least".
+const AlertCountCap = 10_000
+
+func init() {
+	// The activity queries' access paths: each filter has an index that
+	// starts with the account and ends with the order (created), and the
+	// IP filter two index probes (see Alerts).
+	migrate("0005_alert_query_indexes",
+		`CREATE INDEX alerts_account_status ON alerts (account_id, status, created)`,
+		`CREATE INDEX alerts_account_list ON alerts (account_id, list, created)`,
+		`CREATE INDEX alerts_account_kind ON alerts (account_id, kind, created)`,
+		`CREATE INDEX alerts_account_range ON alerts (account_id, res_first, res_last, created)`,
+	)
+}
+
 // Alerts returns account id's alerts matching f, newest first, and how
-// many match in all.
+// many match in all, counted up to AlertCountCap. Pages must start
+// within the first AlertCountCap matches (ErrInvalid otherwise: narrow
+// the filter, e.g. by time).
+//
+// The IP filter finds the alerts whose resource (an address or prefix)
+// overlaps f.IP through the index on (account, first address): those
+// whose first address lies inside f.IP, and those whose first address is
+// f.IP's address masked to a shorter length and whose last address is
+// at or past f.IP's last (they contain it) — at most 129 index probes.
 func (s *Store) Alerts(ctx context.Context, id ID, f AlertFilter) ([]Alert, int, error) {
-	where := []string{"account_id = ?"}
-	args := []any{int64(id)}
+	if f.Page < 1 {
+		f.Page = 1
+	}
+	if f.Items < 1 {
+		f.Items = 50
+	}
+	if (f.Page-1)*f.Items >= AlertCountCap {
+		return nil, 0, fmt.Errorf("%w: page %d of %d alerts starts past the first %d matches; narrow the filter (from, until)", ErrInvalid, f.Page, f.Items, AlertCountCap)
+	}
+	where := []string{}
+	args := []any{}
 	if !f.From.IsZero() {
 		where, args = append(where, "created >= ?"), append(args, f.From.UnixMicro())
 	}
@@ -228,26 +262,43 @@ func (s *Store) Alerts(ctx context.Context, id ID, f AlertFilter) ([]Alert, int,
 	if f.List != "" {
 		where, args = append(where, "list = ?"), append(args, f.List)
 	}
+	rest := strings.Join(where, " AND ")
+	if rest != "" {
+		rest = " AND " + rest
+	}
+	cond, cargs := "account_id = ?"+rest, append([]any{int64(id)}, args...)
 	if f.IP.IsValid() {
 		first, last, err := rangeOf(f.IP)
 		if err != nil {
 			return nil, 0, err
 		}
-		where, args = append(where, "res_first <= ? AND res_last >= ?"), append(args, last, first)
+		// Inside f.IP (or starting at it): one range probe.
+		inside := "account_id = ? AND res_first >= ? AND res_first <= ?" + rest
+		iargs := append([]any{int64(id), first, last}, args...)
+		// Containing f.IP: first address = f.IP masked shorter.
+		p := f.IP.Masked()
+		var masks []any
+		for b := 0; b < p.Bits(); b++ {
+			q, _ := p.Addr().Prefix(b)
+			mf, _, _ := rangeOf(q)
+			masks = append(masks, mf)
+		}
+		cond, cargs = "("+inside+")", iargs
+		if len(masks) > 0 {
+			contain := "account_id = ? AND res_first IN (?" + strings.Repeat(", ?", len(masks)-1) + ") AND res_last >= ?" + rest
+			cond = "(" + inside + ") OR (" + contain + ")"
+			cargs = append(append(append(append(iargs, int64(id)), masks...), last), args...)
+		}
 	}
-	if f.Page < 1 {
-		f.Page = 1
-	}
-	if f.Items < 1 {
-		f.Items = 50
-	}
-	cond := strings.Join(where, " AND ")
 	var total int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE `+cond, args...).Scan(&total); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM alerts WHERE `+cond+` LIMIT ?)`, append(cargs, AlertCountCap)...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count alerts: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE `+cond+` ORDER BY created DESC, id DESC LIMIT ? OFFSET ?`,
-		append(args, f.Items, (f.Page-1)*f.Items)...)
+	// The page's ids come from the indexes alone (each holds created and
+	// the row id); only the page's rows are read from the table.
+	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE id IN (SELECT id FROM alerts WHERE `+cond+
+		` ORDER BY created DESC, id DESC LIMIT ? OFFSET ?) ORDER BY created DESC, id DESC`,
+		append(cargs, f.Items, (f.Page-1)*f.Items)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list alerts: %w", err)
 	}

@@ -27,6 +27,8 @@ import (
 // Topic names used by netwarden. Alerts and telemetry topics join here.
 const (
 	TopicChanges = "netwarden.changes"
+	// TopicAlerts carries alerts as JSON, keyed by account (stream/alerts).
+	TopicAlerts = "netwarden.alerts.blocklist"
 )
 
 // Config says which Kafka to use.
@@ -137,7 +139,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
 		b.seeds = c.ListenAddrs()
 		log.Info("embedded kafka started", "addrs", b.seeds, "dir", cfg.Embedded.Dir)
 	}
-	if err := b.EnsureTopics(ctx, TopicChanges); err != nil {
+	if err := b.EnsureTopics(ctx, TopicChanges, TopicAlerts); err != nil {
 		b.Close()
 		return nil, err
 	}

@@ -12,6 +12,9 @@
 // scraper re-publishing after a crash) do not change the live state and
 // are dropped.
 //
+// A Tap (stream/alerts) sees each consumed batch right after the live
+// state applied it and before its changes can reach history.
+//
 // Reads: Changes returns the stored history of keys merged with the
 // not-yet-flushed buffers, so there is no gap between live state and
 // history. Processor methods are safe for concurrent use.
@@ -45,6 +48,14 @@ type Store interface {
 	LookupGen(keys []string, fn func(change.Change)) (int64, error)
 	Bits() (bits4, bits6 []uint8)
 	Scan(ctx context.Context, fn func(change.Change) error) error
+}
+
+// Tap sees every consumed batch right after the live state applied it
+// and before any of its changes can reach history (stream/alerts). ds[i]
+// decodes recs[i] (zero for a bad record); changed[i] reports whether it
+// changed the live state. An error stops consumption.
+type Tap interface {
+	Applied(ctx context.Context, recs []*kgo.Record, ds []change.Decoded, changed []bool) error
 }
 
 // Config tunes the processor.
@@ -154,6 +165,8 @@ type Processor struct {
 	// client is the consumer, set by Run; Lag asks it for end offsets.
 	client atomic.Pointer[kgo.Client]
 
+	tap Tap // set before Run
+
 	flushCh   chan *buffer
 	flushDone chan struct{}
 	ready     chan struct{}
@@ -175,6 +188,9 @@ func New(cfg Config, brk *broker.Broker, store Store, state *live.State, log *sl
 	}
 	return p
 }
+
+// SetTap makes t see every consumed batch (call before Run).
+func (p *Processor) SetTap(t Tap) { p.tap = t }
 
 // Ready is closed once the live state is rebuilt and consumption started.
 func (p *Processor) Ready() <-chan struct{} { return p.ready }
@@ -299,6 +315,13 @@ func (p *Processor) poll(ctx context.Context, cl *kgo.Client) error {
 			ds = append(ds, d)
 		}
 		p.state.ApplyBatch(ds, changed[:len(ds)])
+		if p.tap != nil && len(recs) > 0 {
+			if err := p.tap.Applied(ctx, recs, ds, changed[:len(ds)]); err != nil {
+				p.mu.Unlock()
+				cl.AllowRebalance()
+				return fmt.Errorf("processor tap: %w", err)
+			}
+		}
 		for i, r := range recs {
 			p.active.offsets[r.Partition] = r.Offset + 1
 			p.consumed[r.Partition] = r.Offset + 1
