@@ -124,10 +124,12 @@ async function overview() {
   const lim = acc.limits || {};
   const [watched, wlimit] = pair(acc, 'watched', lim.watched);
   const [recips, rlimit] = pair(acc, 'recipients', lim.recipients);
+  const [mutes, mlimit] = pair(acc, 'mutes', undefined);
   const u = acc.usage || {};
   const cards = h('div', {class: 'grid'},
     usageCard('Watched addresses', watched ?? '–', wlimit, ''),
     usageCard('Alert recipients', recips ?? '–', rlimit, ''),
+    mutes !== null ? usageCard('Muted entries', mutes, mlimit, '') : '',
     usageCard('API hits today (UTC)', u.hits_today, u.hits_quota, ''));
   main().replaceChildren(
     h('h1', {}, 'Overview'),

@@ -165,7 +165,6 @@ func TestDashboardE2E(t *testing.T) {
 	if cookies := val(t, ctx, "document.cookie", chromedp.Evaluate[string](`document.cookie`)); strings.Contains(cookies, "nw_session") {
 		t.Fatalf("session cookie readable by script: %q", cookies)
 	}
-	screenshot(t, ctx, "overview")
 
 	// The IP page: current lists, the timeline, the chart.
 	cdp(t, ctx, "IP page", time.Minute,
@@ -193,6 +192,18 @@ func TestDashboardE2E(t *testing.T) {
 	dashboardAlerts(t, ctx, base, listA, listB)
 	cdp(t, ctx, "taller viewport", 10*time.Second, chromedp.EmulateViewport(1100, 1250))
 	screenshot(t, ctx, "alerts")
+
+	// The overview counts what the account now watches: the /28 and
+	// 198.51.100.23, 17 addresses; one mute.
+	cdp(t, ctx, "overview again", time.Minute,
+		chromedp.EmulateViewport(1100, 800),
+		chromedp.Navigate(base+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="overview"]`)),
+	)
+	if limits := text(t, ctx, "#limits"); !strings.Contains(limits, "Watched addresses\n17 / 65,536") || !strings.Contains(limits, "Muted entries\n1 /") {
+		t.Fatalf("overview after the alerts flow: %q", limits)
+	}
+	screenshot(t, ctx, "overview")
 }
 
 // dashboardAlerts drives the Alerts page: import, a change arrives, the
