@@ -197,7 +197,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 
 	// Who may call what (auth.go): the data routes take an optional key
 	// (required with auth.required), SQL needs the sql scope, /admin the
-	// admin scope, and the account routes (/v1/...) always a key.
+	// admin scope (anonymous only from loopback), and the account routes
+	// (/v1/...) always a key.
 	data := h.Group("", s.authn(account.ScopeRead, keyOptional))
 	get(data, "/metadata/changes/ip/*res", s.changes(resource.IP, "changes_ip"))
 	get(data, "/metadata/changes/domain/*res", s.changes(resource.Domain, "changes_domain"))
@@ -213,7 +214,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	data.POST("/bademail_batch", s.badBatch(resource.Email, "email"))
 	get(data, "/lists", s.lists)
 	h.POST("/sql", s.authn(account.ScopeSQL, keyOptional), s.sql)
-	h.POST("/admin/check", s.authn(account.ScopeAdmin, keyOptional), s.check)
+	h.POST("/admin/check", s.authn(account.ScopeAdmin, keyLocal), s.check)
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
 	get(v1, "/account", s.account)
 	s.routeUI(h)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +35,10 @@ type keyMode int
 const (
 	keyOptional keyMode = iota // anonymous unless auth.required
 	keyRequired
+	// keyLocal: anonymous only from a loopback address and unless
+	// auth.required (the operator's `netwarden check` on the server's
+	// own host); everyone else needs a key with the scope.
+	keyLocal
 )
 
 // errNoKey marks a request without a key where one is needed.
@@ -73,7 +79,8 @@ func (s *Server) authn(scope account.Scope, mode keyMode) gin.HandlerFunc {
 			// anonymous where anonymous requests are allowed.
 			var had bool
 			p, had, err = s.fromSession(c)
-			if mode == keyOptional && !s.cfg.Auth.Required && (!had || errors.Is(err, account.ErrUnauthorized)) {
+			anonymous := mode == keyOptional || (mode == keyLocal && isLoopback(c))
+			if anonymous && !s.cfg.Auth.Required && (!had || errors.Is(err, account.ErrUnauthorized)) {
 				c.Next()
 				return
 			}
@@ -126,4 +133,15 @@ func principal(c *gin.Context) (account.Principal, bool) {
 	}
 	p, ok := v.(account.Principal)
 	return p, ok
+}
+
+// isLoopback reports whether the request comes from the server's own host
+// (the TCP peer, not a forwarded header, which a client can forge).
+func isLoopback(c *gin.Context) bool {
+	host, _, err := net.SplitHostPort(c.Request.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }

@@ -165,3 +165,50 @@ func TestAuthRequired(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminNeedsAdminKeyFromAfar: /admin/* is anonymous only from the
+// server's own host (the operator's `netwarden check`); from elsewhere it
+// needs a key with the admin scope.
+func TestAdminNeedsAdminKeyFromAfar(t *testing.T) {
+	ctx := context.Background()
+	cfg := account.Config{Path: filepath.Join(t.TempDir(), "netwarden.db")}
+	cfg.Defaults()
+	store, err := account.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a, readKey, err := store.Create(ctx, "ops@example.com", "DEVELOPER", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminKey, err := store.NewKey(ctx, a.ID, []account.Scope{account.ScopeAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := api.Config{Addr: "127.0.0.1:0"}
+	ac.Defaults()
+	h := api.New(ac, api.Deps{Live: live.New(), Accounts: store}, slog.New(slog.NewTextHandler(io.Discard, nil))).Handler()
+	for _, tc := range []struct {
+		remote, key string
+		code        int
+	}{
+		{"127.0.0.1:5000", "", 503},   // allowed through; no checker in this stack
+		{"[::1]:5000", "", 503},       // likewise
+		{"203.0.113.5:5000", "", 401}, // anonymous from afar
+		{"203.0.113.5:5000", readKey, 403},
+		{"203.0.113.5:5000", adminKey, 503},
+	} {
+		req := httptest.NewRequest("POST", "/admin/check", nil)
+		req.RemoteAddr = tc.remote
+		req.Header.Set("X-Forwarded-For", "127.0.0.1") // never trusted
+		if tc.key != "" {
+			req.Header.Set("X-Auth-Token", tc.key)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.code {
+			t.Errorf("from %s with key %t: %d %s, want %d", tc.remote, tc.key != "", rec.Code, rec.Body, tc.code)
+		}
+	}
+}
