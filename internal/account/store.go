@@ -9,10 +9,14 @@
 // queries): without -race 1.75× slower inserts and 0.6× the query time,
 // but under `go test -race`, which CI runs, 8.8× slower inserts and 15×
 // slower queries, because the race detector instruments its transpiled
-// C. Statements are plain SQL (BIGINT, TEXT, `?` placeholders, no SQLite
-// pragmas in queries) so they port to PostgreSQL for multi-instance
-// deployments (placeholders become $n; INTEGER PRIMARY KEY becomes
-// BIGSERIAL).
+// C. Queries are plain SQL that PostgreSQL also runs (`ON CONFLICT ... DO
+// NOTHING/UPDATE SET x = excluded.x`, BIGINT, TEXT, no SQLite functions);
+// moving to PostgreSQL for multi-instance deployments takes these DDL and
+// driver differences (known, not yet run against PostgreSQL): `?` becomes `$n`;
+// `INTEGER PRIMARY KEY` ids become `BIGSERIAL` with `RETURNING id` in
+// place of LastInsertId; BLOB becomes BYTEA; the watch and mutes tables
+// drop `WITHOUT ROWID` (a SQLite storage hint, PostgreSQL's heap with
+// the primary-key index serves the same queries).
 //
 // A Store is safe for concurrent use. Writes run in IMMEDIATE
 // transactions (one writer at a time, readers never blocked: WAL).
