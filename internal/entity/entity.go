@@ -13,6 +13,8 @@ package entity
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -241,4 +243,14 @@ var countryAliases = map[string]string{
 	"bosnia and herzegovina": "BA", "antigua and barbuda": "AG", "turkey": "TR",
 	"bonaire sint eustatius and saba": "BQ", "saint kitts and nevis": "KN",
 	"turks and caicos islands": "TC", "gambia": "GM", "bahamas": "BS",
+}
+
+// CountryCodes returns the known country codes, sorted.
+func (r *Registry) CountryCodes() []string {
+	return slices.Sorted(maps.Keys(r.countries))
+}
+
+// ASNs returns the known AS numbers, sorted.
+func (r *Registry) ASNs() []uint32 {
+	return slices.Sorted(maps.Keys(r.asns))
 }
