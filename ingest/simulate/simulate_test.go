@@ -1,0 +1,308 @@
+package simulate
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/netwarden/netwarden/internal/entity"
+)
+
+func newGen(t testing.TB, mod func(*Config)) *Generator {
+	t.Helper()
+	c := Defaults()
+	if mod != nil {
+		mod(&c)
+	}
+	g, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func sameValues(a, b []float64) bool {
+	return slices.EqualFunc(a, b, func(x, y float64) bool { return x == y || math.IsNaN(x) && math.IsNaN(y) })
+}
+
+func median(v []float64) float64 {
+	var w []float64
+	for _, x := range v {
+		if !math.IsNaN(x) {
+			w = append(w, x)
+		}
+	}
+	sort.Float64s(w)
+	return w[len(w)/2]
+}
+
+var testEntities = []EntitySpec{
+	{Type: "country", Code: "VE", Size: 20000, UTCOffset: -4},
+	{Type: "country", Code: "IR", Size: 30000, UTCOffset: 3.5},
+	{Type: "asn", Code: "3307", Size: 800, UTCOffset: 1},
+}
+
+func TestSeedsReproducible(t *testing.T) {
+	a := newGen(t, nil).Generate(testEntities, nil)
+	b := newGen(t, nil).Generate(testEntities, nil)
+	c := newGen(t, func(c *Config) { c.Seed = 2 }).Generate(testEntities, nil)
+	if len(a) != 9 {
+		t.Fatalf("%d series, want 9", len(a))
+	}
+	for i := range a {
+		if a[i].Key != b[i].Key || !sameValues(a[i].Values, b[i].Values) {
+			t.Errorf("%v: same seed, different series", a[i].Key)
+		}
+		if sameValues(a[i].Values, c[i].Values) {
+			t.Errorf("%v: seeds 1 and 2 give the same series", a[i].Key)
+		}
+	}
+	// A series does not depend on which other series are generated.
+	alone, err := newGen(t, nil).Series(testEntities[2], DatasourceTelescope, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameValues(alone.Values, a[8].Values) {
+		t.Error("asn/3307 ucsd-nt differs when generated alone")
+	}
+}
+
+// meanByLocalHour averages a series per local hour of day, and weekday vs weekend.
+func cycleStats(s Series, offset float64) (byHour [24]float64, weekday, weekend float64) {
+	var n [24]float64
+	var nwd, nwe float64
+	for i, v := range s.Values {
+		if math.IsNaN(v) {
+			continue
+		}
+		lt := time.Unix(s.Time(i), 0).UTC().Add(time.Duration(offset * float64(time.Hour)))
+		byHour[lt.Hour()] += v
+		n[lt.Hour()]++
+		if wd := lt.Weekday(); wd == time.Saturday || wd == time.Sunday {
+			weekend += v
+			nwe++
+		} else {
+			weekday += v
+			nwd++
+		}
+	}
+	for h := range byHour {
+		byHour[h] /= n[h]
+	}
+	return byHour, weekday / nwd, weekend / nwe
+}
+
+func TestCyclesPresent(t *testing.T) {
+	g := newGen(t, nil)
+	tests := []struct {
+		ds                       string
+		minDayRatio, maxDayRatio float64 // max/min of hourly means
+		minWeekDrop, maxWeekDrop float64 // 1 - weekend/weekday
+		peakFrom, peakTo         int     // local hour of the daily maximum
+	}{
+		{DatasourceBGP, 1, 1.01, -0.01, 0.01, -1, -1},
+		{DatasourcePing, 1.12, 1.25, 0.01, 0.06, 12, 16},
+		{DatasourceTelescope, 1.8, 2.4, 0.08, 0.18, 13, 17},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ds, func(t *testing.T) {
+			e := testEntities[1]
+			s, err := g.Series(e, tt.ds, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byHour, wd, we := cycleStats(s, e.UTCOffset)
+			lo, hi := slices.Min(byHour[:]), slices.Max(byHour[:])
+			peak := slices.Index(byHour[:], hi)
+			drop := 1 - we/wd
+			t.Logf("day max/min %.3f (peak %02d h local), weekend drop %.3f", hi/lo, peak, drop)
+			if r := hi / lo; r < tt.minDayRatio || r > tt.maxDayRatio {
+				t.Errorf("daily max/min %.3f, want [%g, %g]", r, tt.minDayRatio, tt.maxDayRatio)
+			}
+			if drop < tt.minWeekDrop || drop > tt.maxWeekDrop {
+				t.Errorf("weekend drop %.3f, want [%g, %g]", drop, tt.minWeekDrop, tt.maxWeekDrop)
+			}
+			if tt.peakFrom >= 0 && (peak < tt.peakFrom || peak > tt.peakTo) {
+				t.Errorf("peak at %d h local, want %d..%d", peak, tt.peakFrom, tt.peakTo)
+			}
+		})
+	}
+}
+
+func TestMissingBinsAndPoints(t *testing.T) {
+	g := newGen(t, func(c *Config) { c.MissingRate = 0.01; c.Duration = 7 * 24 * time.Hour })
+	series := g.Generate(testEntities, nil)
+	var bins, missing int
+	for _, s := range series {
+		for _, v := range s.Values {
+			bins++
+			if math.IsNaN(v) {
+				missing++
+			}
+		}
+	}
+	rate := float64(missing) / float64(bins)
+	t.Logf("%d of %d bins missing (%.4f)", missing, bins, rate)
+	if rate < 0.005 || rate > 0.02 {
+		t.Errorf("missing rate %.4f, want about 0.01", rate)
+	}
+	var n int
+	last := int64(math.MinInt64)
+	for p := range Points(series) {
+		if p.Time < last {
+			t.Fatalf("point at %d after %d", p.Time, last)
+		}
+		if math.IsNaN(p.Value) {
+			t.Fatal("missing bin emitted")
+		}
+		last = p.Time
+		n++
+	}
+	if n != bins-missing {
+		t.Errorf("%d points, want %d", n, bins-missing)
+	}
+	// bins of 300 s and 600 s on the 5-minute grid
+	if series[0].Step != 300 || series[1].Step != 600 || series[0].Start%300 != 0 {
+		t.Errorf("steps %d/%d, start %d", series[0].Step, series[1].Step, series[0].Start)
+	}
+}
+
+// The real catalogue's outages of March 2020, injected, show as drops in exactly the signals
+// and bins they name: outside them every value equals the outage-free run's.
+func TestOutagesVisible(t *testing.T) {
+	out, _ := readCatalogue(t)
+	reg, err := entity.Load(entity.Config{CountriesCSV: "../../../shared/data/geo/country-codes.csv"})
+	if err != nil {
+		if _, statErr := os.Stat("../../../shared/data/geo"); statErr != nil {
+			t.Skipf("shared geo data absent: %v", statErr)
+		}
+		t.Fatal(err)
+	}
+	inj, skipped := Schedule(out, reg)
+	for _, s := range skipped {
+		if s.Reason != "no end time" && s.Reason != `country "European Union": not a known country name` {
+			t.Errorf("skipped %+v", s)
+		}
+	}
+	cfg := Defaults()
+	march := Within(inj, cfg.Start, cfg.Start.Add(cfg.Duration))
+	if len(march) < 40 {
+		t.Fatalf("%d catalogued outages in March 2020, want the month's ~90 minus skipped", len(march))
+	}
+	g := newGen(t, nil)
+	with := g.Generate(nil, march)
+	byKey, cleanByKey := map[Key]Series{}, map[Key]Series{}
+	for _, s := range with {
+		clean, err := g.Series(EntitySpec{Type: s.EntityType, Code: s.EntityCode}, s.Datasource, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byKey[s.Key], cleanByKey[s.Key] = s, clean
+		covered := make([]bool, len(s.Values))
+		for _, w := range s.Injected {
+			for i := w.From; i < w.To; i++ {
+				covered[i] = true
+			}
+		}
+		for i, v := range s.Values {
+			c := clean.Values[i]
+			switch {
+			case !covered[i] && !(v == c || math.IsNaN(v) && math.IsNaN(c)):
+				t.Fatalf("%v bin %d outside outages: %g, outage-free %g", s.Key, i, v, c)
+			case covered[i] && !math.IsNaN(v) && v > c: // partly covered bins are in between
+				t.Fatalf("%v bin %d inside an outage: %g above outage-free %g", s.Key, i, v, c)
+			}
+		}
+	}
+	// Every injection landed in each series it names, at the right bins, and nowhere else.
+	checked := 0
+	for _, o := range march {
+		for _, ds := range Datasources {
+			s := byKey[Key{ds, o.EntityType, o.EntityCode}]
+			i := slices.IndexFunc(s.Injected, func(w Window) bool { return w.ID == o.ID })
+			if !slices.Contains(o.Datasources, ds) {
+				if i >= 0 {
+					t.Errorf("%s injected into %v, which did not show it", o.ID, s.Key)
+				}
+				continue
+			}
+			if i < 0 {
+				t.Errorf("%s missing from %v", o.ID, s.Key)
+				continue
+			}
+			w := s.Injected[i]
+			if o.Start.Unix() >= s.Start && (s.Time(w.From) > o.Start.Unix() || s.Time(w.From+1) <= o.Start.Unix()) {
+				t.Errorf("%s starts %s, window starts at bin %s", o.ID, o.Start, time.Unix(s.Time(w.From), 0).UTC())
+			}
+			// A bin fully inside the outage is at most drop x its outage-free value (less where
+			// outages overlap), and below half the outage-free median: what a detector sees.
+			clean := cleanByKey[s.Key]
+			med := median(clean.Values)
+			for b := w.From; b < w.To; b++ {
+				if s.Time(b) >= o.Start.Unix() && s.Time(b+1) <= o.End.Unix() && !math.IsNaN(s.Values[b]) {
+					if v := s.Values[b]; v > math.Round(clean.Values[b]*cfg.Drop[ds]) || v > 0.5*med {
+						t.Errorf("%s %v bin %d = %g, outage-free %g, median %g: not a drop", o.ID, s.Key, b, v, clean.Values[b], med)
+					}
+					checked++
+				}
+			}
+		}
+	}
+	t.Logf("%d injections in March 2020 (%d skipped overall), %d series, %d outage bins checked", len(march), len(skipped), len(with), checked)
+	if checked == 0 {
+		t.Error("no outage bin checked")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for name, mod := range map[string]func(*Config){
+		"duration": func(c *Config) { c.Duration = 0 },
+		"missing":  func(c *Config) { c.MissingRate = 0.7 },
+		"bin":      func(c *Config) { c.Bins = map[string]time.Duration{DatasourceBGP: 300 * time.Second} },
+		"drop":     func(c *Config) { c.Drop = map[string]float64{DatasourceBGP: 1.5} },
+		"unknown":  func(c *Config) { c.Bins["merit-nt"] = time.Minute },
+	} {
+		c := Defaults()
+		mod(&c)
+		if _, err := New(c); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v, want ErrConfig", name, err)
+		}
+	}
+	if _, err := newGen(t, nil).Series(testEntities[0], "merit-nt", nil); !errors.Is(err, ErrConfig) {
+		t.Errorf("unknown datasource: %v", err)
+	}
+}
+
+// BenchmarkGenerateMonth: a month of bins for 1,000 entities x 3 datasources, against a
+// baseline that only fills the same number of values with normal noise.
+func BenchmarkGenerateMonth(b *testing.B) {
+	g := newGen(b, nil)
+	ents := make([]EntitySpec, 1000)
+	for i := range ents {
+		ents[i] = EntitySpec{Type: "asn", Code: string(rune('a'+i%26)) + string(rune('0'+i/26%10)) + string(rune('0'+i/260))}
+	}
+	var values int
+	b.Run("generate", func(b *testing.B) {
+		for b.Loop() {
+			values = 0
+			for _, s := range g.Generate(ents, nil) {
+				values += len(s.Values)
+			}
+		}
+		b.ReportMetric(float64(values), "values/op")
+	})
+	b.Run("baseline-noise-fill", func(b *testing.B) {
+		for b.Loop() {
+			rng := rand.New(rand.NewPCG(1, 2))
+			v := make([]float64, values)
+			for i := range v {
+				v[i] = rng.NormFloat64()
+			}
+		}
+	})
+}
