@@ -306,3 +306,76 @@ func BenchmarkGenerateMonth(b *testing.B) {
 		}
 	})
 }
+
+func TestRandomOutages(t *testing.T) {
+	cfg := Defaults()
+	from, to := cfg.Start, cfg.Start.Add(cfg.Duration)
+	a, err := RandomOutages(7, testEntities, 200, from, to, 30*time.Minute, 12*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := RandomOutages(7, testEntities, 200, from, to, 30*time.Minute, 12*time.Hour)
+	c, _ := RandomOutages(8, testEntities, 200, from, to, 30*time.Minute, 12*time.Hour)
+	if len(a) != 200 || !slices.EqualFunc(a, b, func(x, y Injection) bool {
+		return x.ID == y.ID && x.Start.Equal(y.Start) && x.End.Equal(y.End) && slices.Equal(x.Datasources, y.Datasources)
+	}) {
+		t.Fatal("same seed, different schedules")
+	}
+	if a[0].Start.Equal(c[0].Start) && a[1].Start.Equal(c[1].Start) {
+		t.Error("seeds 7 and 8 give the same schedule")
+	}
+	perDS := map[string]int{}
+	for i, o := range a {
+		d := o.End.Sub(o.Start)
+		if o.Start.Before(from) || !o.Start.Before(to) || d < 30*time.Minute || d > 12*time.Hour || len(o.Datasources) == 0 {
+			t.Errorf("outage %+v out of bounds", o)
+		}
+		if i > 0 && o.Start.Before(a[i-1].Start) {
+			t.Error("not sorted by start")
+		}
+		for _, ds := range o.Datasources {
+			perDS[ds]++
+		}
+	}
+	if perDS[DatasourcePing] < perDS[DatasourceTelescope] || perDS[DatasourceTelescope] == 0 {
+		t.Errorf("datasource mix %v", perDS)
+	}
+	if _, err := RandomOutages(1, nil, 5, from, to, time.Minute, time.Hour); !errors.Is(err, ErrConfig) {
+		t.Errorf("no entities: %v", err)
+	}
+}
+
+func TestScheduleFromCatalogue(t *testing.T) {
+	out, _ := readCatalogue(t)
+	reg, err := entity.Load(entity.Config{CountriesCSV: "../../../shared/data/geo/country-codes.csv", CityDB: "../../../shared/data/geo/GeoLite2-City-Test.mmdb"})
+	if err != nil {
+		t.Skipf("shared geo data: %v", err)
+	}
+	inj, skipped := Schedule(out, reg)
+	if len(inj)+len(skipped) != len(out) {
+		t.Fatalf("%d injections + %d skipped != %d outages", len(inj), len(skipped), len(out))
+	}
+	byID := map[string]Injection{}
+	types := map[string]int{}
+	for _, o := range inj {
+		byID[o.ID] = o
+		types[o.EntityType]++
+		if _, err := reg.Lookup(o.EntityType, o.EntityCode); err != nil {
+			t.Errorf("%s: entity %s/%s not accepted: %v", o.ID, o.EntityType, o.EntityCode, err)
+		}
+	}
+	t.Logf("%d injections %v, %d skipped", len(inj), types, len(skipped))
+	for id, want := range map[string]Injection{
+		"AC160D81": {EntityType: "region", EntityCode: "TR-Tekirdag", Datasources: []string{DatasourceBGP, DatasourcePing}},
+		"B652B11F": {EntityType: "region", EntityCode: "TR-Zinguldak", Datasources: Datasources}, // all N/A
+		"239CED22": {EntityType: "region", EntityCode: "BG-Pazardzhik", Datasources: []string{DatasourceBGP, DatasourcePing}},
+	} {
+		got := byID[id]
+		if got.EntityType != want.EntityType || got.EntityCode != want.EntityCode || !slices.Equal(got.Datasources, want.Datasources) {
+			t.Errorf("%s: %+v, want %+v", id, got, want)
+		}
+	}
+	if es := Entities(reg); len(es) != 249 || es[0].Type != entity.TypeCountry {
+		t.Errorf("Entities: %d, want the 249 countries", len(es))
+	}
+}
