@@ -218,17 +218,38 @@ func (g *Generator) Series(e EntitySpec, ds string, inj []Injection) (Series, er
 	drift := (rng.Float64()*2 - 1) * p.trend / (30 * 86400)
 	wavePhase := rng.Float64() * 2 * math.Pi
 	offset := int64(e.UTCOffset * 3600)
-	for i := range s.Values {
-		t := start + int64(i)*step + step/2
+	cycle := func(t int64) float64 {
 		local := t + offset
 		hour := float64(((local%86400)+86400)%86400) / 3600
 		f := 1 + p.diurnal*math.Cos(2*math.Pi*(hour-p.peakHour)/24)
 		if wd := time.Weekday(((local/86400)%7 + 7 + 4) % 7); wd == time.Saturday || wd == time.Sunday {
 			f *= 1 - p.weekend
 		}
-		el := float64(t - start)
-		f *= 1 + drift*el + p.trend/3*math.Sin(2*math.Pi*el/(17*86400)+wavePhase)
-		f *= 1 + p.noise*rng.NormFloat64()
+		return f
+	}
+	// The cycles repeat weekly: one table per series when the bin divides a week.
+	const week = 7 * 86400
+	var table []float64
+	if week%step == 0 {
+		table = make([]float64, min(week/step, int64(n)))
+		for k := range table {
+			table[k] = cycle(start + int64(k)*step + step/2)
+		}
+	}
+	trend := 1.0
+	for i := range s.Values {
+		t := start + int64(i)*step + step/2
+		var f float64
+		if table != nil {
+			f = table[i%len(table)]
+		} else {
+			f = cycle(t)
+		}
+		if i%16 == 0 { // the trend moves over days; a fresh value every 16 bins is smooth enough
+			el := float64(t - start)
+			trend = 1 + drift*el + p.trend/3*math.Sin(2*math.Pi*el/(17*86400)+wavePhase)
+		}
+		f *= trend * (1 + p.noise*rng.NormFloat64())
 		s.Values[i] = math.Max(0, math.Round(base*f))
 	}
 	g.missing(&s, rng)

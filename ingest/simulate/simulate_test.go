@@ -379,3 +379,34 @@ func TestScheduleFromCatalogue(t *testing.T) {
 		t.Errorf("Entities: %d, want the 249 countries", len(es))
 	}
 }
+
+// Slow trends: the first and last week's medians of bgp series differ, by entity, within the
+// configured drift (3 % plus a 1 % slow wave, noise aside).
+func TestSlowTrends(t *testing.T) {
+	g := newGen(t, nil)
+	var ratios []float64
+	for i := range 40 {
+		s, err := g.Series(EntitySpec{Type: "asn", Code: string(rune('A' + i)), Size: 10000}, DatasourceBGP, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wk := 7 * 86400 / int(s.Step)
+		r := median(s.Values[len(s.Values)-wk:]) / median(s.Values[:wk])
+		ratios = append(ratios, r)
+		if math.Abs(r-1) > 0.05 {
+			t.Errorf("asn %c: last/first week %.4f, beyond the configured drift", 'A'+i, r)
+		}
+	}
+	var mean, sd float64
+	for _, r := range ratios {
+		mean += r / float64(len(ratios))
+	}
+	for _, r := range ratios {
+		sd += (r - mean) * (r - mean) / float64(len(ratios))
+	}
+	sd = math.Sqrt(sd)
+	t.Logf("last/first week median ratio: mean %.4f, sd %.4f", mean, sd)
+	if sd < 0.005 {
+		t.Errorf("ratios sd %.4f: no trend across entities", sd)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -131,5 +132,31 @@ func TestZeroRegistryAnnotatesEverything(t *testing.T) {
 	e, err := r.Lookup(TypeASN, "3307")
 	if err != nil || e.Known || e.Name != "AS3307" {
 		t.Errorf("zero registry: %+v, %v", e, err)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	if err := (Config{}).Validate(); err != nil {
+		t.Errorf("empty config: %v", err)
+	}
+	bad := Config{ASNDB: "/nonexistent/asn.mmdb"}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "entity.asn_db") {
+		t.Errorf("Validate missing file: %v", err)
+	}
+	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "open asn db") {
+		t.Errorf("Load missing file: %v", err)
+	}
+	// A country CSV without the needed columns is an error, not an empty table.
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.csv")
+	if err := os.WriteFile(p, []byte("name,code\nFrance,FR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(Config{CountriesCSV: p}); err == nil || !strings.Contains(err.Error(), "no column") {
+		t.Errorf("Load bad CSV: %v", err)
+	}
+	// A non-mmdb file as ASN database.
+	if _, err := Load(Config{ASNDB: p}); err == nil {
+		t.Error("Load CSV as mmdb: no error")
 	}
 }
