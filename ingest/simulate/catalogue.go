@@ -86,6 +86,10 @@ func parseTime(s string) (time.Time, string, error) {
 		return time.Time{}, "", errNoTime
 	}
 	if t, err := time.Parse(longLayout, s); err == nil {
+		// time.Parse reads but does not check the weekday; the date wins over it.
+		if wd, _, _ := strings.Cut(s, ","); wd != t.Weekday().String() {
+			return t.UTC(), fmt.Sprintf("%q: %s is a %s; the date is kept", s, t.Format(time.DateOnly), t.Weekday()), nil
+		}
 		return t.UTC(), "", nil
 	}
 	m := shortDate.FindStringSubmatch(s)

@@ -152,6 +152,7 @@ func TestCatalogueRows(t *testing.T) {
 		{"A4A76D0A", "2020-06-30 21:30:00", "2020-07-01 00:20:00", "", "", 0, 0, 0, 0, 1}, // end written on the begin's date
 		{"00F5DDBF", "2020-10-03 13:30:00", "", ScopeASN, "", 2514, 0, 0, 0, 0},
 		{"1345", "2020-05-21 07:00:00", "", ScopeCountry, "", 0, 0, 0, 0, 0},
+		{"C10EFFB4", "2020-04-02 21:05:00", "2020-04-03 07:35:00", "", "", 0, 0, 0, 0, 1}, // end "Thursday, April 3, 2020": a Friday
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
