@@ -88,13 +88,18 @@ func Within(inj []Injection, from, to time.Time) []Injection {
 // continentOffset is a rough local-time offset per continent, for the cycles' phase.
 var continentOffset = map[string]float64{"AF": 1, "AN": 0, "AS": 7, "EU": 1, "NA": -6, "OC": 10, "SA": -4}
 
-// Entities lists every country reg knows (local time by continent) and every AS it knows
-// (UTC offset from its code), each with a size picked from its code.
+// Entities lists every country reg knows (local time by continent), every region (its
+// country's) and every AS (UTC offset from its code), each with a size picked from its code.
 func Entities(reg *entity.Registry) []EntitySpec {
 	var out []EntitySpec
 	for _, cc := range reg.CountryCodes() {
 		c, _ := reg.Country(cc)
 		out = append(out, EntitySpec{Type: entity.TypeCountry, Code: cc, UTCOffset: continentOffset[c.Continent]})
+	}
+	for _, id := range reg.RegionIDs() {
+		g, _ := reg.Region(id)
+		c, _ := reg.Country(g.Country)
+		out = append(out, EntitySpec{Type: entity.TypeRegion, Code: id, UTCOffset: continentOffset[c.Continent]})
 	}
 	for _, n := range reg.ASNs() {
 		code := strconv.FormatUint(uint64(n), 10)

@@ -254,3 +254,8 @@ func (r *Registry) CountryCodes() []string {
 func (r *Registry) ASNs() []uint32 {
 	return slices.Sorted(maps.Keys(r.asns))
 }
+
+// RegionIDs returns the known region geoname ids, sorted.
+func (r *Registry) RegionIDs() []string {
+	return slices.Sorted(maps.Keys(r.regions))
+}
