@@ -82,7 +82,7 @@ type Registry struct {
 	regionByISO   map[string]string   // "US-NY" -> id
 }
 
-// Countries returns the number of countries, ASes and regions known.
+// Counts returns the number of countries, ASes and regions known.
 func (r *Registry) Counts() (countries, asns, regions int) {
 	return len(r.countries), len(r.asns), len(r.regions)
 }
