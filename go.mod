@@ -28,7 +28,7 @@ require github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 require (
 	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
-	github.com/oschwald/maxminddb-golang/v2 v2.9.1 // indirect
+	github.com/oschwald/maxminddb-golang/v2 v2.9.1
 )
 
 require (
