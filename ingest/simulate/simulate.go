@@ -44,13 +44,14 @@ const (
 // Datasources lists the three in a fixed order.
 var Datasources = []string{DatasourceBGP, DatasourcePing, DatasourceTelescope}
 
-// Point is one bin of one series; the same fields as detect.Point.
+// Point is one bin of one series; the same fields as detect.Point. Its JSON is the
+// telemetry point of POST /v1/telemetry and the netwarden.telemetry topic.
 type Point struct {
-	Datasource string
-	EntityType string
-	EntityCode string
-	Time       int64 // unix seconds, bin start
-	Value      float64
+	Datasource string  `json:"datasource"`
+	EntityType string  `json:"entity_type"`
+	EntityCode string  `json:"entity_code"`
+	Time       int64   `json:"time"` // unix seconds, bin start
+	Value      float64 `json:"value"`
 }
 
 // Key names a series.

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -409,5 +410,15 @@ func TestSlowTrends(t *testing.T) {
 	t.Logf("last/first week median ratio: mean %.4f, sd %.4f", mean, sd)
 	if sd < 0.005 {
 		t.Errorf("ratios sd %.4f: no trend across entities", sd)
+	}
+}
+
+func TestPointJSON(t *testing.T) {
+	b, err := json.Marshal(Point{DatasourceBGP, "asn", "3307", 1583020800, 812})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"datasource":"bgp","entity_type":"asn","entity_code":"3307","time":1583020800,"value":812}`; string(b) != want {
+		t.Errorf("%s, want %s", b, want)
 	}
 }
