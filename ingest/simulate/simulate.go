@@ -129,8 +129,11 @@ var ErrConfig = errors.New("invalid simulate config")
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	if c.Duration <= 0 {
-		return fmt.Errorf("simulate.duration %s: must be positive: %w", c.Duration, ErrConfig)
+	if c.Duration <= 0 || c.Duration > 400*24*time.Hour {
+		return fmt.Errorf("simulate.duration %s: want (0, 400 days]: %w", c.Duration, ErrConfig)
+	}
+	if c.Start.Year() < 1990 {
+		return fmt.Errorf("simulate.start %s: want a time after 1990: %w", c.Start, ErrConfig)
 	}
 	if c.MissingRate < 0 || c.MissingRate >= 0.5 {
 		return fmt.Errorf("simulate.missing_rate %g: want [0, 0.5): %w", c.MissingRate, ErrConfig)

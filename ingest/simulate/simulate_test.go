@@ -263,6 +263,8 @@ func TestOutagesVisible(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	for name, mod := range map[string]func(*Config){
 		"duration": func(c *Config) { c.Duration = 0 },
+		"too long": func(c *Config) { c.Duration = 10 * 365 * 24 * time.Hour },
+		"start":    func(c *Config) { c.Start = time.Time{} },
 		"missing":  func(c *Config) { c.MissingRate = 0.7 },
 		"bin":      func(c *Config) { c.Bins = map[string]time.Duration{DatasourceBGP: 300 * time.Second} },
 		"drop":     func(c *Config) { c.Drop = map[string]float64{DatasourceBGP: 1.5} },
