@@ -28,6 +28,8 @@ require github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 require (
 	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/oschwald/maxminddb-golang/v2 v2.9.1 // indirect
+	github.com/osrg/gobgp/v4 v4.8.0 // indirect
 )
 
 require (
@@ -77,7 +79,7 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/exp v0.0.0-20260112195511-716be5621a96 // indirect
 	golang.org/x/net v0.62.0
-	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
