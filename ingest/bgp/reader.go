@@ -235,6 +235,9 @@ func (r *Reader) decode(h *mrt.MRTHeader, body []byte) error {
 			return nil
 		}
 	}
+	if h.Type == mrt.BGP4MP && mrt.MRTSubTypeBGP4MP(h.SubType) == mrt.MESSAGE {
+		return r.decodeMessage2(h, body)
+	}
 	msg, err := mrt.ParseBody(body, h)
 	if err != nil {
 		return err
@@ -323,6 +326,38 @@ func (r *Reader) updateElems(h *mrt.MRTHeader, m *mrt.BGP4MPMessage) {
 		mp.NextHop = mpReach.Nexthop
 		announce(mpReach.Value, &mp)
 	}
+}
+
+// decodeMessage2 decodes BGP4MP_MESSAGE (2-byte AS numbers): gobgp's
+// ParseBody decodes its UPDATE with 4-byte AS_PATHs, so the BGP4MP header is
+// split here and gobgp decodes the message with Use2ByteAS.
+func (r *Reader) decodeMessage2(h *mrt.MRTHeader, b []byte) error {
+	if len(b) < 8 {
+		return fmt.Errorf("BGP4MP_MESSAGE body of %d bytes", len(b))
+	}
+	peerAS := uint32(binary.BigEndian.Uint16(b[0:]))
+	alen := 4
+	switch afi := binary.BigEndian.Uint16(b[6:]); afi {
+	case bgp.AFI_IP:
+	case bgp.AFI_IP6:
+		alen = 16
+	default:
+		return fmt.Errorf("BGP4MP_MESSAGE address family %d", afi)
+	}
+	b = b[8:]
+	if len(b) < 2*alen+bgp.BGP_HEADER_LENGTH {
+		return fmt.Errorf("BGP4MP_MESSAGE of %d bytes after its header", len(b))
+	}
+	peer, _ := netip.AddrFromSlice(b[:alen])
+	msg, err := bgp.ParseBGPMessage(b[2*alen:], &bgp.MarshallingOption{Use2ByteAS: true})
+	if err != nil {
+		return err
+	}
+	r.updateElems(h, &mrt.BGP4MPMessage{
+		BGP4MPHeader: &mrt.BGP4MPHeader{PeerAS: peerAS, PeerIpAddress: peer},
+		BGPMessage:   msg,
+	})
+	return nil
 }
 
 // decodeTableDump splits a legacy TABLE_DUMP body (RFC 6396 4.2), which
