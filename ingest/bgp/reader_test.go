@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -141,6 +143,32 @@ func TestCompressionAndErrors(t *testing.T) {
 			t.Fatalf("elem %d: plain %s, gzip %s", i, a[i].Bgpdump(), b[i].Bgpdump())
 		}
 	}
+
+	t.Run("bzip2", func(t *testing.T) {
+		bz, err := exec.LookPath("bzip2")
+		if err != nil {
+			t.Skip("bzip2 tool absent (apt-get install bzip2)")
+		}
+		cmd := exec.Command(bz, "-c")
+		cmd.Stdin = bytes.NewReader(raw)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "updates.bz2")
+		if err := os.WriteFile(p, out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		c := readAll(t, r)
+		if len(c) != len(a) || c[len(c)-1].Bgpdump() != a[len(a)-1].Bgpdump() {
+			t.Fatalf("bzip2: %d elems, plain %d", len(c), len(a))
+		}
+	})
 
 	cases := []struct {
 		name string

@@ -37,11 +37,14 @@ type Config struct {
 	// VisibleFraction: a /24 is visible when strictly more than this
 	// fraction of the full-feed peers have a route covering it.
 	VisibleFraction float64 `yaml:"visible_fraction"`
+	// MaxFill is how many bins without Elems after a bin repeat its state;
+	// a longer gap (a jump between files) leaves the bins missing.
+	MaxFill int `yaml:"max_fill"`
 }
 
 // Defaults returns IODA's settings.
 func Defaults() Config {
-	return Config{Bin: 5 * time.Minute, FullFeedFraction: 0.5, VisibleFraction: 0.5}
+	return Config{Bin: 5 * time.Minute, FullFeedFraction: 0.5, VisibleFraction: 0.5, MaxFill: 12}
 }
 
 // Validate checks c.
@@ -55,6 +58,9 @@ func (c Config) Validate() error {
 	}
 	if c.VisibleFraction < 0 || c.VisibleFraction >= 1 {
 		errs = append(errs, fmt.Errorf("bgp.visible_fraction %v: want [0, 1)", c.VisibleFraction))
+	}
+	if c.MaxFill < 0 {
+		errs = append(errs, fmt.Errorf("bgp.max_fill %d: want >= 0", c.MaxFill))
 	}
 	return errors.Join(errs...)
 }
@@ -114,8 +120,9 @@ func NewVisibility(cfg Config, asns, countries *Ranges) (*Visibility, error) {
 }
 
 // Add applies e. When e's time is in a later bin than the previous Elems,
-// the points of the bins that ended are appended to out first (a bin with
-// no Elems repeats the state of the one before it).
+// the points of the bins that ended are appended to out first (up to
+// MaxFill bins without Elems repeat the state before them). An Elem older
+// than the current bin is applied to the current state.
 func (v *Visibility) Add(e Elem, out []Point) []Point {
 	step := int64(v.cfg.Bin / time.Second)
 	bin := int64(e.Time) - int64(e.Time)%step
@@ -125,7 +132,7 @@ func (v *Visibility) Add(e Elem, out []Point) []Point {
 	if bin > v.bin {
 		snap := v.snapshot(v.bin)
 		out = append(out, snap...)
-		for b := v.bin + step; b < bin; b += step { // quiet bins: same state
+		for b := v.bin + step; b < bin && b <= v.bin+int64(v.cfg.MaxFill)*step; b += step { // quiet bins: same state
 			for _, p := range snap {
 				p.Time = b
 				out = append(out, p)

@@ -70,6 +70,10 @@ func TestVisibilityBehaviour(t *testing.T) {
 			"0 p1 A 11.0.0.0/24 64501", "0 p2 A 11.0.0.0/24 64501",
 			"900 p1 W 10.0.0.0/23"},
 			"0:64500=2 0:64501=1 300:64500=2 300:64501=1 600:64500=2 600:64501=1 900:64500=0 900:64501=1"},
+		{"a long gap leaves bins missing", []string{
+			"0 p1 A 10.0.0.0/24 64500", "100000 p1 A 10.0.1.0/24 64500"},
+			"0:64500=1 300:64500=1 600:64500=1 900:64500=1 1200:64500=1 1500:64500=1 1800:64500=1 " +
+				"2100:64500=1 2400:64500=1 2700:64500=1 3000:64500=1 3300:64500=1 3600:64500=1 99900:64500=2"},
 		{"more specific route takes its /24s", []string{
 			"0 p1 A 10.0.0.0/22 64500", "0 p2 A 10.0.0.0/22 64500",
 			"0 p1 A 10.0.1.0/24 64510", "0 p2 A 10.0.1.0/24 64510"},
@@ -116,6 +120,7 @@ func TestConfigValidate(t *testing.T) {
 		{Bin: 1500 * time.Millisecond, FullFeedFraction: 0.5, VisibleFraction: 0.5},
 		{Bin: time.Minute, FullFeedFraction: 0, VisibleFraction: 0.5},
 		{Bin: time.Minute, FullFeedFraction: 0.5, VisibleFraction: 1},
+		{Bin: time.Minute, FullFeedFraction: 0.5, VisibleFraction: 0.5, MaxFill: -1},
 	}
 	for _, c := range bad {
 		if _, err := NewVisibility(c, nil, nil); err == nil {
