@@ -107,7 +107,12 @@ type Visibility struct {
 	peers     map[peerKey]*peerRIB
 	bin       int64
 	started   bool
-	known     map[[2]string]bool // entities seen so far: emitted as 0 when they vanish
+	known     map[string]*knownSet // per entity type, entities seen so far: emitted as 0 when they vanish
+}
+
+type knownSet struct {
+	set    map[string]struct{}
+	sorted []string
 }
 
 // NewVisibility returns a Visibility; asns (pfx2as) and countries may be nil.
@@ -116,7 +121,7 @@ func NewVisibility(cfg Config, asns, countries *Ranges) (*Visibility, error) {
 		return nil, err
 	}
 	return &Visibility{cfg: cfg, asns: asns, countries: countries,
-		peers: map[peerKey]*peerRIB{}, known: map[[2]string]bool{}}, nil
+		peers: map[peerKey]*peerRIB{}, known: map[string]*knownSet{}}, nil
 }
 
 // Add applies e. When e's time is in a later bin than the previous Elems,
@@ -285,27 +290,35 @@ func (v *Visibility) snapshot(bin int64) []Point {
 	if asns == nil {
 		asns = v.origins()
 	}
-	counts := map[[2]string]int{}
-	for code, n := range countBy(vis, asns) {
-		counts[[2]string{EntityASN, code}] = n
-	}
+	var out []Point
+	out = v.entities(out, EntityASN, countBy(vis, asns), bin)
 	if v.countries != nil {
-		for code, n := range countBy(vis, v.countries) {
-			counts[[2]string{EntityCountry, code}] = n
+		out = v.entities(out, EntityCountry, countBy(vis, v.countries), bin)
+	}
+	return out
+}
+
+// entities appends a point for every entity of type typ seen so far, in
+// code order, updating the sorted list of known codes.
+func (v *Visibility) entities(out []Point, typ string, counts map[string]int, bin int64) []Point {
+	k := v.known[typ]
+	if k == nil {
+		k = &knownSet{set: map[string]struct{}{}}
+		v.known[typ] = k
+	}
+	added := false
+	for code := range counts {
+		if _, ok := k.set[code]; !ok {
+			k.set[code] = struct{}{}
+			k.sorted = append(k.sorted, code)
+			added = true
 		}
 	}
-	for k := range counts {
-		v.known[k] = true
+	if added {
+		slices.Sort(k.sorted)
 	}
-	out := make([]Point, 0, len(v.known))
-	for k := range v.known {
-		out = append(out, Point{EntityType: k[0], EntityCode: k[1], Time: bin, Value: float64(counts[k])})
+	for _, code := range k.sorted {
+		out = append(out, Point{EntityType: typ, EntityCode: code, Time: bin, Value: float64(counts[code])})
 	}
-	slices.SortFunc(out, func(a, b Point) int {
-		if c := cmp.Compare(a.EntityType, b.EntityType); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.EntityCode, b.EntityCode)
-	})
 	return out
 }
