@@ -173,19 +173,24 @@ func (r *Reader) readRecord() error {
 		}
 		return fmt.Errorf("%w at offset %d: header: %w", ErrMalformed, r.offset, err)
 	}
-	h, err := mrt.ParseHeader(r.hdr[:])
-	if err != nil {
-		return fmt.Errorf("%w at offset %d: %w", ErrMalformed, r.offset, err)
+	n := binary.BigEndian.Uint32(r.hdr[8:12])
+	if n > 1<<24 {
+		return fmt.Errorf("%w at offset %d: length %d", ErrMalformed, r.offset, n)
 	}
-	if h.Len > 1<<24 {
-		return fmt.Errorf("%w at offset %d: length %d", ErrMalformed, r.offset, h.Len)
+	if cap(r.body) < int(n) {
+		r.body = make([]byte, n)
 	}
-	if cap(r.body) < int(h.Len) {
-		r.body = make([]byte, h.Len)
-	}
-	body := r.body[:h.Len]
+	body := r.body[:n]
 	if _, err := io.ReadFull(r.r, body); err != nil {
 		return fmt.Errorf("%w at offset %d: body: %w", ErrMalformed, r.offset, err)
+	}
+	// extended-timestamp types carry their microseconds in the first 4 body bytes
+	var hb [mrt.MRT_COMMON_HEADER_LEN + 4]byte
+	copy(hb[:], r.hdr[:])
+	k := copy(hb[mrt.MRT_COMMON_HEADER_LEN:], body)
+	h, err := mrt.ParseHeader(hb[:mrt.MRT_COMMON_HEADER_LEN+k])
+	if err != nil {
+		return fmt.Errorf("%w at offset %d: %w", ErrMalformed, r.offset, err)
 	}
 	at := r.offset
 	r.offset += int64(mrt.MRT_COMMON_HEADER_LEN) + int64(h.Len)

@@ -199,3 +199,50 @@ func TestCompressionAndErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestBGP4MPET rewrites the real 2016 update file as BGP4MP_ET (a 4-byte
+// microsecond field after the header) and expects the same Elems.
+func TestBGP4MPET(t *testing.T) {
+	path := needData(t, "updates.20160811.1600.gz")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var et []byte
+	for p := raw; len(p) >= 12; {
+		l := binary.BigEndian.Uint32(p[8:12])
+		h := append([]byte{}, p[:12]...)
+		binary.BigEndian.PutUint16(h[4:6], 17)
+		binary.BigEndian.PutUint32(h[8:12], l+4)
+		et = append(et, h...)
+		et = append(et, 0, 7, 0xa1, 0x20) // 500000 µs
+		et = append(et, p[12:12+l]...)
+		p = p[12+l:]
+	}
+	a, err := NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewReader(bytes.NewReader(et))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ea, eb := readAll(t, a), readAll(t, b)
+	if len(ea) != len(eb) || len(ea) == 0 {
+		t.Fatalf("BGP4MP %d elems, BGP4MP_ET %d", len(ea), len(eb))
+	}
+	for i := range ea {
+		if ea[i].Bgpdump() != eb[i].Bgpdump() {
+			t.Fatalf("elem %d: %s vs %s", i, ea[i].Bgpdump(), eb[i].Bgpdump())
+		}
+	}
+}
