@@ -62,16 +62,23 @@ type prefixCode struct {
 	start, end uint32
 	bits       int
 	code       string
+	order      int // input position, to keep the first of equal prefixes
 }
 
 // flatten turns nested-or-disjoint prefixes into disjoint ranges where the
 // most specific prefix wins. Equal prefixes keep the first.
 func flatten(ps []prefixCode) *Ranges {
-	slices.SortStableFunc(ps, func(a, b prefixCode) int {
+	for i := range ps {
+		ps[i].order = i
+	}
+	slices.SortFunc(ps, func(a, b prefixCode) int {
 		if c := cmp.Compare(a.start, b.start); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.bits, b.bits)
+		if c := cmp.Compare(a.bits, b.bits); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.order, b.order)
 	})
 	out := &Ranges{}
 	var stack []prefixCode

@@ -107,7 +107,11 @@ type Visibility struct {
 	peers     map[peerKey]*peerRIB
 	bin       int64
 	started   bool
-	known     map[string]*knownSet // per entity type, entities seen so far: emitted as 0 when they vanish
+	// route-origin ranges, rebuilt only after a route changed
+	originsCache  *Ranges
+	originsHint   int
+	routesChanged bool
+	known         map[string]*knownSet // per entity type, entities seen so far: emitted as 0 when they vanish
 }
 
 type knownSet struct {
@@ -162,9 +166,9 @@ func (v *Visibility) apply(e Elem) {
 	p := v.peers[k]
 	switch e.Type {
 	case State:
-		if e.NewState != 6 && p != nil { // not Established: the session's routes are gone
+		if e.NewState != 6 && p != nil && len(p.routes) > 0 { // not Established: the session's routes are gone
 			clear(p.routes)
-			p.dirty = true
+			p.dirty, v.routesChanged = true, true
 		}
 		return
 	case RIB, Announce, Withdraw:
@@ -181,14 +185,19 @@ func (v *Visibility) apply(e Elem) {
 	if e.Type == Withdraw {
 		if _, ok := p.routes[e.Prefix]; ok {
 			delete(p.routes, e.Prefix)
-			p.dirty = true
+			p.dirty, v.routesChanged = true, true
 		}
 		return
 	}
-	if _, ok := p.routes[e.Prefix]; !ok {
+	as := e.Attrs.OriginAS()
+	old, ok := p.routes[e.Prefix]
+	if !ok {
 		p.dirty = true
 	}
-	p.routes[e.Prefix] = e.Attrs.OriginAS()
+	if !ok || old != as {
+		v.routesChanged = true
+	}
+	p.routes[e.Prefix] = as
 }
 
 // Visible returns the sorted disjoint /24 ranges visible to more than
@@ -236,33 +245,51 @@ func (v *Visibility) Visible() ([][2]uint32, int) {
 // origins flattens the routes of all peers (most specific wins; a prefix
 // with several origins gets the one most peers see, then the lowest).
 func (v *Visibility) origins() *Ranges {
-	votes := map[netip.Prefix]map[uint32]int{}
+	if v.originsCache != nil && !v.routesChanged {
+		return v.originsCache
+	}
+	origin := make(map[netip.Prefix]uint32, v.originsHint)
+	var conflict map[netip.Prefix]struct{}
 	for _, p := range v.peers {
 		for pfx, as := range p.routes {
-			m := votes[pfx]
-			if m == nil {
-				m = map[uint32]int{}
-				votes[pfx] = m
+			f, ok := origin[pfx]
+			switch {
+			case !ok:
+				origin[pfx] = as
+			case f != as:
+				if conflict == nil {
+					conflict = map[netip.Prefix]struct{}{}
+				}
+				conflict[pfx] = struct{}{}
 			}
-			m[as]++
 		}
 	}
-	ps := make([]prefixCode, 0, len(votes))
-	for pfx, m := range votes {
-		var best uint32
-		bestN := 0
-		for as, n := range m {
+	for pfx := range conflict { // rare (MOAS): count the peers' votes
+		votes := map[uint32]int{}
+		for _, p := range v.peers {
+			if as, ok := p.routes[pfx]; ok {
+				votes[as]++
+			}
+		}
+		best, bestN := uint32(0), 0
+		for as, n := range votes {
 			if n > bestN || (n == bestN && as < best) {
 				best, bestN = as, n
 			}
 		}
-		if best == 0 {
+		origin[pfx] = best
+	}
+	ps := make([]prefixCode, 0, len(origin))
+	for pfx, as := range origin {
+		if as == 0 {
 			continue // AS_SET origin or empty path: no single origin
 		}
 		s, e := span24(pfx)
-		ps = append(ps, prefixCode{start: s, end: e, bits: pfx.Bits(), code: strconv.FormatUint(uint64(best), 10)})
+		ps = append(ps, prefixCode{start: s, end: e, bits: pfx.Bits(), code: strconv.FormatUint(uint64(as), 10)})
 	}
-	return flatten(ps)
+	v.originsHint = len(origin)
+	v.originsCache, v.routesChanged = flatten(ps), false
+	return v.originsCache
 }
 
 // countBy sums the lengths of the intersections of vis with r, per code.
