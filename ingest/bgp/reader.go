@@ -95,6 +95,7 @@ type Reader struct {
 	closer  io.Closer
 	peers   []*mrt.Peer // TABLE_DUMP_V2 peer index table
 	pending []Elem
+	next    int // index of the next pending Elem
 	offset  int64
 	hdr     [mrt.MRT_COMMON_HEADER_LEN]byte
 	body    []byte
@@ -154,19 +155,20 @@ func (r *Reader) Stats() Stats { return r.stats }
 
 // Next returns the next Elem, or io.EOF at the end of the stream.
 func (r *Reader) Next() (Elem, error) {
-	for len(r.pending) == 0 {
+	for r.next == len(r.pending) {
 		if err := r.readRecord(); err != nil {
 			return Elem{}, err
 		}
 	}
-	e := r.pending[0]
-	r.pending = r.pending[1:]
+	e := r.pending[r.next]
+	r.pending[r.next] = Elem{}
+	r.next++
 	r.stats.Elems++
 	return e, nil
 }
 
 func (r *Reader) readRecord() error {
-	r.pending = r.pending[:0]
+	r.pending, r.next = r.pending[:0], 0
 	if _, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
 		if errors.Is(err, io.EOF) {
 			return io.EOF
@@ -276,7 +278,7 @@ func (r *Reader) ribElems(h *mrt.MRTHeader, rib *mrt.Rib) {
 			el.PeerIP, el.PeerAS = p.IpAddress, p.AS
 		}
 		a := &Attrs{}
-		fillAttrs(a, e.PathAttributes, nil)
+		fillAttrs(a, e.PathAttributes)
 		el.Attrs = a
 		r.pending = append(r.pending, el)
 	}
@@ -315,7 +317,7 @@ func (r *Reader) updateElems(h *mrt.MRTHeader, m *mrt.BGP4MPMessage) {
 		return
 	}
 	a := &Attrs{}
-	fillAttrs(a, u.PathAttributes, nil)
+	fillAttrs(a, u.PathAttributes)
 	announce := func(ns []bgp.PathNLRI, attrs *Attrs) {
 		for _, n := range ns {
 			if pfx, ok := nlriPrefix(n.NLRI); ok {
@@ -406,7 +408,7 @@ func (r *Reader) decodeTableDump(h *mrt.MRTHeader, b []byte) error {
 		return err
 	}
 	a := &Attrs{}
-	fillAttrs(a, attrs, nil)
+	fillAttrs(a, attrs)
 	r.pending = append(r.pending, Elem{Type: RIB, Dump: "TABLE_DUMP", Time: h.Timestamp,
 		PeerIP: peer, PeerAS: peerAS, Prefix: pfx, Attrs: a})
 	return nil
@@ -432,8 +434,12 @@ func decodeAttrs(data []byte, opt *bgp.MarshallingOption) ([]bgp.PathAttributeIn
 	return out, nil
 }
 
-func fillAttrs(a *Attrs, pas []bgp.PathAttributeInterface, _ any) {
+// fillAttrs fills a from decoded attributes. The next hop is NEXT_HOP's, or
+// MP_REACH_NLRI's when there is no NEXT_HOP (callers announcing MP_REACH
+// prefixes set MP_REACH's themselves).
+func fillAttrs(a *Attrs, pas []bgp.PathAttributeInterface) {
 	var as4 *bgp.PathAttributeAs4Path
+	var mpNextHop netip.Addr
 	var as4agg *bgp.PathAttributeAs4Aggregator
 	for _, pa := range pas {
 		switch p := pa.(type) {
@@ -462,8 +468,11 @@ func fillAttrs(a *Attrs, pas []bgp.PathAttributeInterface, _ any) {
 		case *bgp.PathAttributeCommunities:
 			a.Communities = append([]uint32(nil), p.Value...)
 		case *bgp.PathAttributeMpReachNLRI:
-			a.NextHop = p.Nexthop
+			mpNextHop = p.Nexthop
 		}
+	}
+	if !a.NextHop.IsValid() {
+		a.NextHop = mpNextHop
 	}
 	if as4 != nil {
 		mergeAS4(a, as4)
