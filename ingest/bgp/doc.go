@@ -19,7 +19,9 @@
 // AS of the most specific route covering it (the route origin, or the CAIDA
 // pfx2as table when one is given) and to the country the MaxMind country
 // database gives its network. A Point's Time is the bin start and its Value
-// the count at the end of the bin; a Point maps 1:1 onto detect.Point with
+// the count at the end of the bin. RIB entries add to the state (a later RIB
+// dump does not reset it); a RIB dump whose records span several bins gives
+// partial first bins. A Point maps 1:1 onto detect.Point with
 // Datasource "bgp", EntityType "asn"|"country", EntityCode the ASN in decimal
 // or the ISO country code.
 package bgp
