@@ -266,26 +266,55 @@ func (s *series) slot(t int64) int {
 	return int(i)
 }
 
+// search is the index of the first value >= v.
+func search(a []float64, v float64) int {
+	lo, hi := 0, len(a)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a[m] < v {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
 func (s *series) insert(v float64) {
-	i, _ := slices.BinarySearch(s.sorted, v)
-	s.sorted = slices.Insert(s.sorted, i, v)
+	s.sorted = slices.Insert(s.sorted, search(s.sorted, v), v)
 }
 
 func (s *series) remove(v float64) {
-	i, _ := slices.BinarySearch(s.sorted, v)
+	i := search(s.sorted, v)
 	s.sorted = slices.Delete(s.sorted, i, i+1)
+}
+
+// replace puts v in place of the value at index i, with one shift.
+func (s *series) replace(i int, v float64) {
+	a := s.sorted
+	j := search(a, v)
+	if j <= i {
+		copy(a[j+1:i+1], a[j:i])
+		a[j] = v
+		return
+	}
+	j--
+	copy(a[i:j], a[i+1:j+1])
+	a[j] = v
 }
 
 func (s *series) setSlot(t int64, v float64) {
 	i := s.slot(t)
-	if old := s.ring[i]; !math.IsNaN(old) {
+	if old := s.ring[i]; !isNaN(old) {
 		s.remove(old)
 	}
 	s.ring[i] = v
-	if !math.IsNaN(v) {
+	if !isNaN(v) {
 		s.insert(v)
 	}
 }
+
+func isNaN(v float64) bool { return v != v }
 
 func (s *series) clearWindow() {
 	for i := range s.ring {
@@ -294,25 +323,34 @@ func (s *series) clearWindow() {
 	s.sorted = s.sorted[:0]
 }
 
-// moveTo empties the slots of the bins after the last evaluated one up to t, t included:
-// they hold values older than the window (t-Window, t).
+// moveTo empties the slots of the bins strictly between the last evaluated one and t: they
+// hold values older than the window (t-Window, t). Bin t's slot (holding t-Window) is left to
+// evaluate, which replaces it.
 func (s *series) moveTo(t int64) {
 	bin := s.ds.cfg.Bin
 	if s.fresh || (t-s.last)/bin >= int64(s.ds.slots) {
 		s.clearWindow()
 		return
 	}
-	for u := s.last + bin; u <= t; u += bin {
+	for u := s.last + bin; u < t; u += bin {
 		s.setSlot(u, math.NaN())
 	}
 }
 
-func (s *series) median() float64 {
-	n := len(s.sorted)
-	if n%2 == 1 {
-		return s.sorted[n/2]
+// rank is the r-th smallest value of the window without index skip (-1: none).
+func (s *series) rank(r, skip int) float64 {
+	if skip >= 0 && r >= skip {
+		return s.sorted[r+1]
 	}
-	return (s.sorted[n/2-1] + s.sorted[n/2]) / 2
+	return s.sorted[r]
+}
+
+// median of the window without index skip (-1: none); n is the window's size.
+func (s *series) median(n, skip int) float64 {
+	if n%2 == 1 {
+		return s.rank(n/2, skip)
+	}
+	return (s.rank(n/2-1, skip) + s.rank(n/2, skip)) / 2
 }
 
 func (s *series) evaluate(t int64, out []Alert) []Alert {
@@ -326,11 +364,16 @@ func (s *series) evaluate(t int64, out []Alert) []Alert {
 	}
 	s.moveTo(t)
 	s.fresh, s.last = false, t
+	slot := s.slot(t)
+	skip, n := -1, len(s.sorted)
+	if old := s.ring[slot]; !isNaN(old) {
+		skip, n = search(s.sorted, old), n-1
+	}
 	cfg := &s.ds.cfg
 	cand, pred := Normal, 0.0
 	fed := v
-	if len(s.sorted) >= cfg.WarmUp {
-		pred = s.median()
+	if n >= cfg.WarmUp {
+		pred = s.median(n, skip)
 		if pred >= cfg.MinPredicted {
 			switch {
 			case v < pred*cfg.Critical:
@@ -346,7 +389,12 @@ func (s *series) evaluate(t int64, out []Alert) []Alert {
 	} else {
 		s.run = s.run[:0]
 	}
-	s.setSlot(t, fed)
+	if skip >= 0 {
+		s.replace(skip, fed)
+	} else {
+		s.insert(fed)
+	}
+	s.ring[slot] = fed
 	if len(s.run) >= cfg.AcceptAfter {
 		s.clearWindow()
 		for _, r := range s.run {

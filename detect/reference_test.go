@@ -140,7 +140,7 @@ func TestAgainstReference(t *testing.T) {
 		bins   int
 	}{
 		{"small windows", small, 200, 600},
-		{"IODA defaults", Defaults(), 12, 3000},
+		{"IODA defaults", Defaults(), 6, 1500},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,6 +174,7 @@ func TestAgainstReference(t *testing.T) {
 				if len(wantAlerts) < tc.series/2 {
 					t.Fatalf("seed %d: only %d reference alerts: the series do not exercise the detector", seed, len(wantAlerts))
 				}
+				t.Logf("seed %d: %d points, %d alerts", seed, len(all), len(wantAlerts))
 				diffAlerts(t, fmt.Sprintf("seed %d", seed), got, wantAlerts)
 			}
 		})
@@ -199,10 +200,10 @@ func TestReplayEqualsLive(t *testing.T) {
 	var arrivals []arrival
 	var inOrder []Point
 	names := []string{BGP, PingSlash24, UCSDNT}
-	for i := range 150 {
+	for i := range 90 {
 		ds := names[i%3]
 		bin := cfg.Datasources[ds].Bin
-		for _, p := range randomSeries(rng, ds, fmt.Sprint(i/3), bin, int(14*86400/bin)) {
+		for _, p := range randomSeries(rng, ds, fmt.Sprint(i/3), bin, int(10*86400/bin)) {
 			arrivals = append(arrivals, arrival{p.Time + bin + rng.Int64N(cfg.Grace), p})
 			inOrder = append(inOrder, p)
 		}
@@ -234,6 +235,7 @@ func TestReplayEqualsLive(t *testing.T) {
 	if len(replayAlerts) < 100 {
 		t.Fatalf("only %d alerts: the series do not exercise the detector", len(replayAlerts))
 	}
+	t.Logf("%d points, %d alerts", len(inOrder), len(replayAlerts))
 	diffAlerts(t, "live vs replay", liveAlerts, replayAlerts)
 
 	// A point later than the grace period is refused in live processing.
