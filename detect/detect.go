@@ -61,6 +61,27 @@ func (l Level) String() string {
 // MarshalText writes the level's name.
 func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
+// UnmarshalText reads a level's name.
+func (l *Level) UnmarshalText(b []byte) error {
+	for _, c := range []Level{Normal, Warning, Critical} {
+		if string(b) == c.String() {
+			*l = c
+			return nil
+		}
+	}
+	return fmt.Errorf("level %q: want normal, warning or critical", b)
+}
+
+// Verdict is the evaluation of one bin of one series, for plotting a signal with its baseline.
+type Verdict struct {
+	Datasource, EntityType, EntityCode string
+	Time                               int64
+	Value                              float64
+	HistoryValue                       float64 // the window's median; 0 during warm-up
+	Judged                             bool    // false during warm-up or below the minimum prediction
+	Level                              Level   // the series' alerted level after this bin
+}
+
 // Method names the baseline method in alerts.
 const Method = "median"
 
@@ -73,7 +94,7 @@ type Alert struct {
 	Level        Level   `json:"level"`
 	Condition    string  `json:"condition"` // e.g. "< historical * 0.5"
 	Value        float64 `json:"value"`
-	HistoryValue float64 `json:"historyValue"` // the baseline (median) at Time; 0 when the bin was not judged
+	HistoryValue float64 `json:"historyValue"` // the baseline (median) at Time; 0 during warm-up
 	Method       string  `json:"method"`
 	Window       int64   `json:"window"` // seconds
 }
@@ -136,7 +157,12 @@ type Detector struct {
 	cutoff    int64 // bins ending at or before cutoff are evaluated
 	free      [][]*series
 	out       []Alert
+	onBin     func(Verdict)
 }
+
+// OnBin has f called with the verdict of every bin evaluated from now on (nil: none), in
+// evaluation order, from the goroutine calling Advance, AdvanceTo or Flush.
+func (d *Detector) OnBin(f func(Verdict)) { d.onBin = f }
 
 // New returns a detector for a valid config.
 func New(cfg Config) (*Detector, error) {
@@ -236,7 +262,7 @@ func (d *Detector) evaluate(cutoff int64) []Alert {
 		delete(d.buckets, end)
 		first := len(d.out)
 		for _, s := range b {
-			d.out = s.evaluate(end-s.ds.cfg.Bin, d.out)
+			d.out = s.evaluate(end-s.ds.cfg.Bin, d.out, d.onBin)
 		}
 		if len(d.out)-first > 1 {
 			slices.SortStableFunc(d.out[first:], func(a, b Alert) int {
@@ -353,8 +379,18 @@ func (s *series) median(n, skip int) float64 {
 	return (s.rank(n/2-1, skip) + s.rank(n/2, skip)) / 2
 }
 
-func (s *series) evaluate(t int64, out []Alert) []Alert {
-	var v float64
+func (s *series) evaluate(t int64, out []Alert, onBin func(Verdict)) []Alert {
+	v, pred, judged, cand := s.judge(t)
+	out = s.transition(t, v, pred, cand, out)
+	if onBin != nil {
+		onBin(Verdict{Datasource: s.key.ds, EntityType: s.key.typ, EntityCode: s.key.code,
+			Time: t, Value: v, HistoryValue: pred, Judged: judged, Level: s.level})
+	}
+	return out
+}
+
+// judge takes bin t's value out of the queue, judges it against the window and moves the window on.
+func (s *series) judge(t int64) (v, pred float64, judged bool, cand Level) {
 	for i, q := range s.queued {
 		if q.t == t {
 			v = q.v
@@ -370,11 +406,11 @@ func (s *series) evaluate(t int64, out []Alert) []Alert {
 		skip, n = search(s.sorted, old), n-1
 	}
 	cfg := &s.ds.cfg
-	cand, pred := Normal, 0.0
 	fed := v
 	if n >= cfg.WarmUp {
 		pred = s.median(n, skip)
 		if pred >= cfg.MinPredicted {
+			judged = true
 			switch {
 			case v < pred*cfg.Critical:
 				cand = Critical
@@ -404,7 +440,12 @@ func (s *series) evaluate(t int64, out []Alert) []Alert {
 		}
 		s.run = s.run[:0]
 	}
+	return v, pred, judged, cand
+}
 
+// transition moves the alerted level on after bin t judged cand.
+func (s *series) transition(t int64, v, pred float64, cand Level, out []Alert) []Alert {
+	cfg := &s.ds.cfg
 	switch {
 	case cand == s.level:
 		s.pendN = 0

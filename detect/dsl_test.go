@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -248,5 +249,47 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := New(testConfig()); err != nil {
 		t.Errorf("test config: %v", err)
+	}
+}
+
+func TestVerdicts(t *testing.T) {
+	d, err := New(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	d.OnBin(func(v Verdict) {
+		judged := "-"
+		if v.Judged {
+			judged = fmt.Sprintf("%g", v.HistoryValue)
+		}
+		fmt.Fprintf(&b, "%d:%g/%s/%s ", v.Time/testBin, v.Value, judged, v.Level)
+	})
+	// Warm-up for 3 bins, then the baseline stays at 100 through the outage (inpainting).
+	runLive(t, d, points(t, "a", "US", "100 120 80 40 30 100 5", testBin))
+	want := "0:100/-/normal 1:120/-/normal 2:80/-/normal 3:40/100/critical 4:30/100/critical 5:100/100/normal 6:5/100/critical "
+	if got := b.String(); got != want {
+		t.Errorf("verdicts\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestAlertJSON(t *testing.T) {
+	a := Alert{Datasource: BGP, EntityType: "asn", EntityCode: "3307", Time: 600, Level: Warning,
+		Condition: "< historical * 0.99", Value: 97, HistoryValue: 100, Method: Method, Window: 86400}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"level":"warning"`, `"historyValue":100`, `"condition":"\u003c historical * 0.99"`} {
+		if !strings.Contains(string(b), field) {
+			t.Errorf("%s: no %s", b, field)
+		}
+	}
+	var back Alert
+	if err := json.Unmarshal(b, &back); err != nil || back != a {
+		t.Errorf("round trip: %+v, %v", back, err)
+	}
+	if err := json.Unmarshal([]byte(`{"level":"bad"}`), &back); err == nil {
+		t.Error("level \"bad\" accepted")
 	}
 }

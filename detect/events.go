@@ -43,7 +43,8 @@ type episode struct {
 func Events(alerts []Alert, asOf int64) []Event {
 	sorted := slices.Clone(alerts)
 	slices.SortStableFunc(sorted, func(a, b Alert) int {
-		return cmp.Compare(a.Time, b.Time)
+		// At the same time a datasource leaving normal comes before one returning: the episode goes on.
+		return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(b.Level, a.Level))
 	})
 	open := map[entityKey]*episode{}
 	var done []Event

@@ -26,6 +26,11 @@ func TestEvents(t *testing.T) {
 			want: []Event{{Start: 3, End: 6, Duration: 3, Level: Critical, Score: (0.6*2 + 0.3*2) * minutes, Datasources: []string{"a", "b"}}},
 		},
 		{
+			name: "one datasource returns as another leaves: one episode",
+			a:    "100 100 100 40 100 100 100", b: "100 100 100 100 40 100 100", asOf: 7,
+			want: []Event{{Start: 3, End: 5, Duration: 2, Level: Critical, Score: (0.6 + 0.6) * minutes, Datasources: []string{"a", "b"}}},
+		},
+		{
 			name: "separate episodes",
 			a:    "100 100 100 40 100 100 100 100", b: "100 100 100 100 100 100 70 100", asOf: 8,
 			want: []Event{
