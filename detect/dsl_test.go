@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -171,18 +172,27 @@ func TestIODADefaults(t *testing.T) {
 			t.Errorf("%s: got %+v", tc.ds, c)
 		}
 	}
-	// A telescope drop to 0.2x is a warning, to 0.05x critical; to 0.3x nothing.
-	bin := cfg.Datasources[UCSDNT].Bin
-	warm := cfg.Datasources[UCSDNT].WarmUp
-	base := strings.Repeat("1000 ", warm)
-	d, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := render(runLive(t, d, points(t, UCSDNT, "IR", base+"300 300 1000 200 200 1000 1000 50 50 1000 1000", bin)), bin)
-	want := fmt.Sprintf("%d:warning %d:normal %d:critical %d:normal", warm+3, warm+5, warm+7, warm+9)
-	if got != want {
-		t.Errorf("got %q, want %q", got, want)
+	// After the warm-up (1000s), with alerts after 2 bins: bgp warns below 0.99x, probing below
+	// 0.8x, the telescope below 0.25x; all are critical below their critical ratio.
+	for _, tc := range []struct {
+		ds, series, want string // want: bin offsets after the warm-up
+	}{
+		{BGP, "995 995 1000 985 985 1000 1000 400 400 1000 1000", "3:warning 5:normal 7:critical 9:normal"},
+		{PingSlash24, "850 850 1000 750 750 1000 1000 400 400 1000 1000", "3:warning 5:normal 7:critical 9:normal"},
+		{UCSDNT, "300 300 1000 200 200 1000 1000 50 50 1000 1000", "3:warning 5:normal 7:critical 9:normal"},
+	} {
+		c := cfg.Datasources[tc.ds]
+		d, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := runLive(t, d, points(t, tc.ds, "IR", strings.Repeat("1000 ", c.WarmUp)+tc.series, c.Bin))
+		for i := range got {
+			got[i].Time -= int64(c.WarmUp) * c.Bin
+		}
+		if r := render(got, c.Bin); r != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.ds, r, tc.want)
+		}
 	}
 }
 
@@ -212,7 +222,7 @@ func TestAddRejects(t *testing.T) {
 		{"NaN value", Point{"a", "country", "US", 5 * testBin, math.NaN()}, ErrBadPoint},
 		{"empty code", Point{"a", "country", "", 5 * testBin, 1}, ErrBadPoint},
 	} {
-		if err := d.Add(tc.p); !errorsIs(err, tc.want) {
+		if err := d.Add(tc.p); !errors.Is(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
 		}
 	}

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -239,7 +240,7 @@ func TestReplayEqualsLive(t *testing.T) {
 	diffAlerts(t, "live vs replay", liveAlerts, replayAlerts)
 
 	// A point later than the grace period is refused in live processing.
-	if err := live.Add(Point{BGP, "asn", "0", 0, 1}); !errorsIs(err, ErrLate) {
+	if err := live.Add(Point{BGP, "asn", "0", 0, 1}); !errors.Is(err, ErrLate) {
 		t.Errorf("point from the first bin after the replay: %v, want ErrLate", err)
 	}
 }
