@@ -3,9 +3,10 @@
 // Contract:
 //   - A series is one (datasource, entity type, entity code). Points carry the start of their bin
 //     (unix seconds, a multiple of the datasource's bin); the last point for a bin wins.
-//   - Event time: a bin is evaluated once the watermark (the latest bin start seen, or a clock given
-//     to AdvanceTo) minus the grace period has reached its end; bins are evaluated in order of their end, so each series is
-//     judged in time order however its points arrived. A point for a bin already evaluated is
+//   - Event time: a bin is evaluated once the watermark (the latest bin start seen, or a clock
+//     given to AdvanceTo) minus the grace period has reached its end; bins are evaluated in order
+//     of their end, so each series is judged in time order however its points arrived. A point
+//     for a bin already evaluated is
 //     rejected with ErrLate. Replaying points in one go (Add all, then Flush) gives the same alerts
 //     as live processing (Add and Advance point by point) as long as no point is later than the
 //     grace period. Bins without a point are not judged (producers publish zeros for dark entities).
@@ -15,8 +16,11 @@
 //     normal. Inpainting: a bin judged warning or critical enters the window as the median, not as
 //     its value, so an outage does not drag the baseline down; after AcceptAfter such bins in a row
 //     the window is replaced by their real values (a lasting new level is accepted).
-//   - Alerts only on level transitions, after the new level held MinDuration judged bins in a row;
-//     the alert's time, value and historyValue are those of the first bin of the new level.
+//   - Alerts only on level transitions, after the new level held MinDuration evaluated bins in a
+//     row (a bin not judged counts as normal); the alert's time, value and historyValue are those
+//     of the first bin of the new level.
+//   - Memory: two float64 per window slot per series (bgp 24 h: 4.6 KB; 7 d at 300 s: 32 KB);
+//     series are never dropped. A Detector is not safe for concurrent use.
 package detect
 
 import (
