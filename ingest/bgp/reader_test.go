@@ -29,8 +29,8 @@ func readAll(t *testing.T, r *Reader) []Elem {
 	}
 }
 
-// countRecords walks the MRT framing independently of Reader.
-func countRecords(t *testing.T, path string) int {
+// gunzip returns the decompressed content of the gzip file at path.
+func gunzip(t *testing.T, path string) []byte {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -43,8 +43,15 @@ func countRecords(t *testing.T, path string) int {
 	}
 	raw, err := io.ReadAll(zr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("gunzip %s: %v", path, err)
 	}
+	return raw
+}
+
+// countRecords walks the MRT framing independently of Reader.
+func countRecords(t *testing.T, path string) int {
+	t.Helper()
+	raw := gunzip(t, path)
 	n := 0
 	for len(raw) >= 12 {
 		l := int(binary.BigEndian.Uint32(raw[8:12]))
@@ -112,19 +119,7 @@ func TestLongWithdrawal(t *testing.T) {
 
 func TestCompressionAndErrors(t *testing.T) {
 	path := needData(t, "updates.20160811.1600.gz")
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := gunzip(t, path)
 	plain, err := NewReader(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
@@ -204,19 +199,7 @@ func TestCompressionAndErrors(t *testing.T) {
 // microsecond field after the header) and expects the same Elems.
 func TestBGP4MPET(t *testing.T) {
 	path := needData(t, "updates.20160811.1600.gz")
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(zr)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := gunzip(t, path)
 	var et []byte
 	for p := raw; len(p) >= 12; {
 		l := binary.BigEndian.Uint32(p[8:12])
