@@ -16,8 +16,8 @@
 // Determinism: a series depends only on Config, the seed, its key and the injections for it,
 // never on which other series are generated or in what order.
 //
-// Point maps one to one to detect.Point (Datasource, EntityType, EntityCode, Time = bin start
-// in unix seconds, Value).
+// Point is detect.Point (Datasource, EntityType, EntityCode, Time = bin start in unix seconds,
+// Value).
 package simulate
 
 import (
@@ -32,27 +32,23 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/netwarden/netwarden/detect"
 )
 
-// Datasources, named as IODA names them.
+// Datasources, named as IODA (and detect) names them.
 const (
-	DatasourceBGP       = "bgp"
-	DatasourcePing      = "ping-slash24"
-	DatasourceTelescope = "ucsd-nt"
+	DatasourceBGP       = detect.BGP
+	DatasourcePing      = detect.PingSlash24
+	DatasourceTelescope = detect.UCSDNT
 )
 
 // Datasources lists the three in a fixed order.
 var Datasources = []string{DatasourceBGP, DatasourcePing, DatasourceTelescope}
 
-// Point is one bin of one series; the same fields as detect.Point. Its JSON is the
+// Point is one bin of one series: the detector's input point. Its JSON is the
 // telemetry point of POST /v1/telemetry and the netwarden.telemetry topic.
-type Point struct {
-	Datasource string  `json:"datasource"`
-	EntityType string  `json:"entity_type"`
-	EntityCode string  `json:"entity_code"`
-	Time       int64   `json:"time"` // unix seconds, bin start
-	Value      float64 `json:"value"`
-}
+type Point = detect.Point
 
 // Key names a series.
 type Key struct {
@@ -369,7 +365,7 @@ func Points(series []Series) iter.Seq[Point] {
 					if math.IsNaN(v) {
 						continue
 					}
-					if !yield(Point{s.Datasource, s.EntityType, s.EntityCode, next, v}) {
+					if !yield(Point{Datasource: s.Datasource, EntityType: s.EntityType, EntityCode: s.EntityCode, Time: next, Value: v}) {
 						return
 					}
 				}

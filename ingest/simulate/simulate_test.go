@@ -416,7 +416,7 @@ func TestSlowTrends(t *testing.T) {
 }
 
 func TestPointJSON(t *testing.T) {
-	b, err := json.Marshal(Point{DatasourceBGP, "asn", "3307", 1583020800, 812})
+	b, err := json.Marshal(Point{Datasource: DatasourceBGP, EntityType: "asn", EntityCode: "3307", Time: 1583020800, Value: 812})
 	if err != nil {
 		t.Fatal(err)
 	}
