@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,5 +93,50 @@ func TestConfigValidate(t *testing.T) {
 	c.Defaults()
 	if c.Embedded.Port != 9092 || c.Partitions != 8 || c.Compression != "gzip" {
 		t.Errorf("defaults %+v", c)
+	}
+}
+
+// TestProduceCompression: a client from NewClient compresses its batches
+// with kafka.compression, as a consumer sees in the batch attributes.
+func TestProduceCompression(t *testing.T) {
+	for _, c := range []struct {
+		codec string
+		attr  uint8 // Kafka's batch attribute: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd
+	}{{"none", 0}, {"gzip", 1}, {"snappy", 2}, {"lz4", 3}, {"zstd", 4}} {
+		t.Run(c.codec, func(t *testing.T) {
+			cfg := Config{Embedded: Embedded{Dir: filepath.Join(t.TempDir(), "kafka"), Port: -1}, Partitions: 1, Compression: c.codec}
+			cfg.Defaults()
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			b, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			cl, err := b.NewClient(kgo.ConsumeTopics(TopicChanges), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			val := []byte(strings.Repeat("compressible ", 100)) // franz-go sends a batch raw when compression does not shrink it
+			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: TopicChanges, Value: val}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				fs := cl.PollFetches(ctx)
+				if ctx.Err() != nil {
+					t.Fatal("record not read back")
+				}
+				if rs := fs.Records(); len(rs) > 0 {
+					if got := rs[0].Attrs.CompressionType(); got != c.attr {
+						t.Fatalf("batch compression %d, want %d (%s)", got, c.attr, c.codec)
+					}
+					return
+				}
+			}
+		})
 	}
 }
