@@ -127,7 +127,6 @@ type binVal struct {
 }
 
 type dsState struct {
-	name  string
 	cfg   DatasourceConfig
 	slots int
 }
@@ -181,7 +180,7 @@ func New(cfg Config) (*Detector, error) {
 		cutoff:  math.MinInt64,
 	}
 	for n, c := range cfg.Datasources {
-		d.ds[n] = &dsState{name: n, cfg: c, slots: c.Slots()}
+		d.ds[n] = &dsState{cfg: c, slots: c.Slots()}
 	}
 	return d, nil
 }
@@ -335,16 +334,14 @@ func (s *series) replace(i int, v float64) {
 
 func (s *series) setSlot(t int64, v float64) {
 	i := s.slot(t)
-	if old := s.ring[i]; !isNaN(old) {
+	if old := s.ring[i]; !math.IsNaN(old) {
 		s.remove(old)
 	}
 	s.ring[i] = v
-	if !isNaN(v) {
+	if !math.IsNaN(v) {
 		s.insert(v)
 	}
 }
-
-func isNaN(v float64) bool { return v != v }
 
 func (s *series) clearWindow() {
 	for i := range s.ring {
@@ -406,7 +403,7 @@ func (s *series) judge(t int64) (v, pred float64, judged bool, cand Level) {
 	s.fresh, s.last = false, t
 	slot := s.slot(t)
 	skip, n := -1, len(s.sorted)
-	if old := s.ring[slot]; !isNaN(old) {
+	if old := s.ring[slot]; !math.IsNaN(old) {
 		skip, n = search(s.sorted, old), n-1
 	}
 	cfg := &s.ds.cfg
