@@ -15,7 +15,12 @@ import (
 
 func start(t *testing.T, dir string) *Broker {
 	t.Helper()
-	cfg := Config{Embedded: Embedded{Dir: dir, Port: -1}, Partitions: 3}
+	return startConfig(t, Config{Embedded: Embedded{Dir: dir, Port: -1}, Partitions: 3})
+}
+
+// startConfig starts an embedded broker with cfg and its defaults.
+func startConfig(t *testing.T, cfg Config) *Broker {
+	t.Helper()
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -104,15 +109,7 @@ func TestProduceCompression(t *testing.T) {
 		attr  uint8 // Kafka's batch attribute: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd
 	}{{"none", 0}, {"gzip", 1}, {"snappy", 2}, {"lz4", 3}, {"zstd", 4}} {
 		t.Run(c.codec, func(t *testing.T) {
-			cfg := Config{Embedded: Embedded{Dir: filepath.Join(t.TempDir(), "kafka"), Port: -1}, Partitions: 1, Compression: c.codec}
-			cfg.Defaults()
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			b, err := Start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := startConfig(t, Config{Embedded: Embedded{Dir: filepath.Join(t.TempDir(), "kafka"), Port: -1}, Partitions: 1, Compression: c.codec})
 			defer b.Close()
 			cl, err := b.NewClient(kgo.ConsumeTopics(TopicChanges), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 			if err != nil {
