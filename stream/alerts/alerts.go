@@ -293,8 +293,8 @@ func (a *Alerter) unmuted(m watch.Match, p netip.Prefix) (netip.Prefix, bool) {
 		return m.Watched, false // the entry contains p: p is muted
 	}
 	// p covers several entries maybe: any unmuted one inside p alerts.
-	for _, w := range a.watched.Entries(m.Account) {
-		if w.Bits() > p.Bits() && p.Contains(w.Addr()) && w.Addr().Is4() == p.Addr().Is4() && !a.isMuted(m.Account, w) {
+	for _, w := range a.watched.AppendEntriesIn(nil, m.Account, p) {
+		if w.Bits() > p.Bits() && !a.isMuted(m.Account, w) {
 			return w, true
 		}
 	}

@@ -321,6 +321,21 @@ func (t *Table) Entries(a Account) []netip.Prefix {
 	return ps
 }
 
+// AppendEntriesIn appends account a's entries inside p (p included) to
+// dst in address order and returns it. It walks only the table's entries
+// inside p, not the whole table.
+func (t *Table) AppendEntriesIn(dst []netip.Prefix, a Account, p netip.Prefix) []netip.Prefix {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	t.set.subnets(p.Masked(), func(w netip.Prefix, v uint32) bool {
+		if t.has(v, a) {
+			dst = append(dst, w)
+		}
+		return true
+	})
+	return dst
+}
+
 // unit returns the counting block of p: p itself for IPv4 and for IPv6
 // up to /64, else its /64.
 func unit(p netip.Prefix) netip.Prefix {

@@ -150,6 +150,16 @@ func TestAgainstReference(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("seed %d step %d: matches of %v\n got %v\nwant %v", seed, step, q, got, want)
 			}
+			var wantIn []netip.Prefix
+			for w := range model[a] {
+				if w.Bits() >= q.Bits() && q.Contains(w.Addr()) {
+					wantIn = append(wantIn, w)
+				}
+			}
+			slices.SortFunc(wantIn, natural)
+			if gotIn := tab.AppendEntriesIn(nil, a, q); !slices.Equal(gotIn, wantIn) {
+				t.Fatalf("seed %d step %d: entries of %d in %v\n got %v\nwant %v", seed, step, a, q, gotIn, wantIn)
+			}
 		}
 		n := 0
 		for a := range Account(5) {
