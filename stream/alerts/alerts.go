@@ -225,6 +225,7 @@ func (a *Alerter) Applied(ctx context.Context, recs []*kgo.Record, ds []change.D
 		}
 		base := account.Alert{Created: time.UnixMicro(d.Micros).UTC(), Detected: detected, Resource: res.String(),
 			List: string(d.List), SourcePartition: r.Partition, SourceOffset: r.Offset}
+		var lists []string // the resource's lists, read once for all its listed alerts
 		for _, m := range ms {
 			w, ok := a.unmuted(m, res.Prefix)
 			if !ok {
@@ -235,8 +236,10 @@ func (a *Alerter) Applied(ctx context.Context, recs []*kgo.Record, ds []change.D
 			al.Account, al.Watched = accountOf(m.Account), prefixString(w)
 			switch d.Op {
 			case change.Add:
-				al.Kind = account.KindListed
-				al.Lists = withList(a.state.Lookup(res), al.List)
+				if lists == nil {
+					lists = withList(a.state.Lookup(res), al.List)
+				}
+				al.Kind, al.Lists = account.KindListed, lists
 			case change.Rem:
 				id := al.Account
 				want, seen := cleared[id]
