@@ -183,6 +183,24 @@ func TestAgainstReference(t *testing.T) {
 		if tab.Len() != n {
 			t.Errorf("seed %d: Len %d, want %d", seed, tab.Len(), n)
 		}
+		if k := tab.RemoveAll(0); k != len(model[0]) || tab.Len() != n-k || tab.Units(0) != 0 {
+			t.Errorf("seed %d: RemoveAll(0) = %d (model %d), then Len %d (want %d), units %d", seed, k, len(model[0]), tab.Len(), n-k, tab.Units(0))
+		}
+		delete(model, 0)
+		for range 200 {
+			q := randPrefix(rng)
+			got, want := tab.AppendMatches(nil, q), model.matches(q)
+			sortMatches(got)
+			sortMatches(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("seed %d after RemoveAll: matches of %v\n got %v\nwant %v", seed, q, got, want)
+			}
+		}
+		for a := range Account(5) {
+			if got, want := tab.Units(a), model.units(a); got != want {
+				t.Errorf("seed %d after RemoveAll: account %d units %d, want %d", seed, a, got, want)
+			}
+		}
 	}
 }
 
