@@ -17,7 +17,7 @@
 // silenced when one of the account's mutes contains the overlap of R and
 // W (the more specific of the two). When R is a CIDR covering several of
 // the account's entries and the reported one is muted, the account's
-// other entries inside R are tried (a walk over the account's entries,
+// other entries inside R are tried (a walk over the entries inside R,
 // taken only in that case); the alert is silenced only if all are muted.
 //
 // Kinds. `listed` on an ADD; `cleared` (only for accounts whose settings
