@@ -17,7 +17,7 @@
 // silenced when one of the account's mutes contains the overlap of R and
 // W (the more specific of the two). When R is a CIDR covering several of
 // the account's entries and the reported one is muted, the account's
-// other entries inside R are tried (a walk over the account's entries,
+// other entries inside R are tried (a walk over the entries inside R,
 // taken only in that case); the alert is silenced only if all are muted.
 //
 // Kinds. `listed` on an ADD; `cleared` (only for accounts whose settings
@@ -225,6 +225,7 @@ func (a *Alerter) Applied(ctx context.Context, recs []*kgo.Record, ds []change.D
 		}
 		base := account.Alert{Created: time.UnixMicro(d.Micros).UTC(), Detected: detected, Resource: res.String(),
 			List: string(d.List), SourcePartition: r.Partition, SourceOffset: r.Offset}
+		var lists []string // the resource's lists, read once for all its listed alerts
 		for _, m := range ms {
 			w, ok := a.unmuted(m, res.Prefix)
 			if !ok {
@@ -235,8 +236,10 @@ func (a *Alerter) Applied(ctx context.Context, recs []*kgo.Record, ds []change.D
 			al.Account, al.Watched = accountOf(m.Account), prefixString(w)
 			switch d.Op {
 			case change.Add:
-				al.Kind = account.KindListed
-				al.Lists = withList(a.state.Lookup(res), al.List)
+				if lists == nil {
+					lists = withList(a.state.Lookup(res), al.List)
+				}
+				al.Kind, al.Lists = account.KindListed, lists
 			case change.Rem:
 				id := al.Account
 				want, seen := cleared[id]
@@ -293,8 +296,8 @@ func (a *Alerter) unmuted(m watch.Match, p netip.Prefix) (netip.Prefix, bool) {
 		return m.Watched, false // the entry contains p: p is muted
 	}
 	// p covers several entries maybe: any unmuted one inside p alerts.
-	for _, w := range a.watched.Entries(m.Account) {
-		if w.Bits() > p.Bits() && p.Contains(w.Addr()) && w.Addr().Is4() == p.Addr().Is4() && !a.isMuted(m.Account, w) {
+	for _, w := range a.watched.AppendEntriesIn(nil, m.Account, p) {
+		if w.Bits() > p.Bits() && !a.isMuted(m.Account, w) {
 			return w, true
 		}
 	}

@@ -193,3 +193,20 @@ func TestInitialAlerts(t *testing.T) {
 		t.Error("an invalid prefix was accepted")
 	}
 }
+
+// TestMutedEntryInsideListedCIDR: a listed CIDR covering several of an
+// account's entries alerts through an unmuted one when the entry matching
+// reports first is muted, and raises nothing when all are muted.
+func TestMutedEntryInsideListedCIDR(t *testing.T) {
+	watched, muted := watch.New(), watch.New()
+	p := startPipeline(t, watched, muted)
+	a, b := p.account("a@example.com"), p.account("b@example.com")
+	watchAll(t, watched, a, "100.64.0.1", "100.64.0.9")
+	watchAll(t, muted, a, "100.64.0.1")
+	watchAll(t, watched, b, "100.64.0.2", "100.64.0.3")
+	watchAll(t, muted, b, "100.64.0.2", "100.64.0.3")
+	p.produce(chg(change.Add, "L1", "100.64.0.0/28", 100))
+	checkAlerts(t, p, []account.ID{a, b}, []want{
+		{a, account.KindListed, "100.64.0.0/28", "100.64.0.9", "L1", "L1"},
+	})
+}

@@ -52,11 +52,8 @@ func startPipeline(t testing.TB, watched, muted *watch.Table) *pipeline {
 	log := quiet()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pipeline{t: t, dir: dir, cancel: cancel, watched: watched, muted: muted}
-	bc := broker.Config{Embedded: broker.Embedded{Dir: filepath.Join(dir, "kafka"), Port: -1}}
-	bc.Defaults()
-	bc.Partitions = 3
 	var err error
-	if p.brk, err = broker.Start(ctx, bc, log); err != nil {
+	if p.brk, err = embeddedBroker(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
 	hc := history.Config{Dir: filepath.Join(dir, "history")}

@@ -265,6 +265,18 @@ func (t *Table) Remove(a Account, p netip.Prefix) (removed bool, units uint64) {
 		return false, 0
 	}
 	// Take the entry out first: what it frees is what adding it back costs.
+	t.drop(a, p, v)
+	d := t.delta(a, p)
+	u := t.units[a]
+	u.Sub(u, d)
+	if u.Sign() == 0 { // every entry counts at least one unit: none left
+		delete(t.units, a)
+	}
+	return true, saturate(d)
+}
+
+// drop takes account a out of the entry p, whose payload v holds a.
+func (t *Table) drop(a Account, p netip.Prefix, v uint32) {
 	if v&multiBit == 0 {
 		t.set.del(p)
 	} else {
@@ -280,30 +292,26 @@ func (t *Table) Remove(a Account, p netip.Prefix) (removed bool, units uint64) {
 			t.multi[i] = set
 		}
 	}
-	d := t.delta(a, p)
 	t.n--
-	u := t.units[a]
-	u.Sub(u, d)
-	if u.Sign() == 0 { // every entry counts at least one unit: none left
-		delete(t.units, a)
-	}
-	return true, saturate(d)
 }
 
-// RemoveAll forgets every entry of account a and returns how many there were.
+// RemoveAll forgets every entry of account a and returns how many there
+// were. It walks the whole table once, under one write lock.
 func (t *Table) RemoveAll(a Account) int {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	var ps []netip.Prefix
+	var vs []uint32
 	t.set.all(func(p netip.Prefix, v uint32) bool {
 		if t.has(v, a) {
-			ps = append(ps, p)
+			ps, vs = append(ps, p), append(vs, v)
 		}
 		return true
 	})
-	t.mu.Unlock()
-	for _, p := range ps {
-		t.Remove(a, p)
+	for i, p := range ps {
+		t.drop(a, p, vs[i])
 	}
+	delete(t.units, a) // nothing left to count
 	return len(ps)
 }
 
@@ -319,6 +327,21 @@ func (t *Table) Entries(a Account) []netip.Prefix {
 		return true
 	})
 	return ps
+}
+
+// AppendEntriesIn appends account a's entries inside p (p included) to
+// dst in address order and returns it. It walks only the table's entries
+// inside p, not the whole table.
+func (t *Table) AppendEntriesIn(dst []netip.Prefix, a Account, p netip.Prefix) []netip.Prefix {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	t.set.subnets(p.Masked(), func(w netip.Prefix, v uint32) bool {
+		if t.has(v, a) {
+			dst = append(dst, w)
+		}
+		return true
+	})
+	return dst
 }
 
 // unit returns the counting block of p: p itself for IPv4 and for IPv6

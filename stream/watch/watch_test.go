@@ -150,6 +150,16 @@ func TestAgainstReference(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("seed %d step %d: matches of %v\n got %v\nwant %v", seed, step, q, got, want)
 			}
+			var wantIn []netip.Prefix
+			for w := range model[a] {
+				if w.Bits() >= q.Bits() && q.Contains(w.Addr()) {
+					wantIn = append(wantIn, w)
+				}
+			}
+			slices.SortFunc(wantIn, natural)
+			if gotIn := tab.AppendEntriesIn(nil, a, q); !slices.Equal(gotIn, wantIn) {
+				t.Fatalf("seed %d step %d: entries of %d in %v\n got %v\nwant %v", seed, step, a, q, gotIn, wantIn)
+			}
 		}
 		n := 0
 		for a := range Account(5) {
@@ -172,6 +182,24 @@ func TestAgainstReference(t *testing.T) {
 		}
 		if tab.Len() != n {
 			t.Errorf("seed %d: Len %d, want %d", seed, tab.Len(), n)
+		}
+		if k := tab.RemoveAll(0); k != len(model[0]) || tab.Len() != n-k || tab.Units(0) != 0 {
+			t.Errorf("seed %d: RemoveAll(0) = %d (model %d), then Len %d (want %d), units %d", seed, k, len(model[0]), tab.Len(), n-k, tab.Units(0))
+		}
+		delete(model, 0)
+		for range 200 {
+			q := randPrefix(rng)
+			got, want := tab.AppendMatches(nil, q), model.matches(q)
+			sortMatches(got)
+			sortMatches(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("seed %d after RemoveAll: matches of %v\n got %v\nwant %v", seed, q, got, want)
+			}
+		}
+		for a := range Account(5) {
+			if got, want := tab.Units(a), model.units(a); got != want {
+				t.Errorf("seed %d after RemoveAll: account %d units %d, want %d", seed, a, got, want)
+			}
 		}
 	}
 }
