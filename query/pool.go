@@ -70,22 +70,8 @@ type worker struct {
 // NewPool returns, so configuration errors surface here; the others start in
 // the background.
 func NewPool(cfg Config, newCmd func() *exec.Cmd, log *slog.Logger) (*Pool, error) {
-	cfg.Defaults()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.prepare(); err != nil {
 		return nil, err
-	}
-	hist, err := filepath.Abs(cfg.HistoryDir)
-	if err != nil {
-		return nil, fmt.Errorf("query: history dir: %w", err)
-	}
-	cfg.HistoryDir = filepath.Clean(hist)
-	if cfg.TempDir != "" {
-		if cfg.TempDir, err = filepath.Abs(cfg.TempDir); err != nil {
-			return nil, fmt.Errorf("query: temp dir: %w", err)
-		}
-		if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
-			return nil, fmt.Errorf("query: create temp dir: %w", err)
-		}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
