@@ -376,15 +376,9 @@ func (p *Pool) query(wk *worker, sqlText string, f Format, w io.Writer) (Result,
 		return Result{}, fmt.Errorf("query: sql worker: %w", io.ErrUnexpectedEOF)
 	}
 	if typ == frameTrailer {
-		var t workerTrailer
-		if err := json.Unmarshal(next, &t); err != nil {
-			wk.broken = true
-			return Result{}, fmt.Errorf("query: sql worker trailer: %w", err)
-		}
-		res := Result{Rows: t.Rows, Truncated: t.Truncated}
-		if hdr != nil {
-			hdr.Set(RowsHeader, strconv.Itoa(res.Rows))
-			hdr.Set(TruncatedHeader, strconv.FormatBool(res.Truncated))
+		res, err := readTrailer(wk, next, hdr)
+		if err != nil {
+			return res, err
 		}
 		if _, err := w.Write(first); err != nil {
 			return res, fmt.Errorf("%w: %w", ErrWrite, err)
@@ -414,17 +408,7 @@ func (p *Pool) query(wk *worker, sqlText string, f Format, w io.Writer) (Result,
 				return Result{}, err
 			}
 		case frameTrailer:
-			var t workerTrailer
-			if err := json.Unmarshal(next, &t); err != nil {
-				wk.broken = true
-				return Result{}, fmt.Errorf("query: sql worker trailer: %w", err)
-			}
-			res := Result{Rows: t.Rows, Truncated: t.Truncated}
-			if hdr != nil {
-				hdr.Set(RowsHeader, strconv.Itoa(res.Rows))
-				hdr.Set(TruncatedHeader, strconv.FormatBool(res.Truncated))
-			}
-			return res, nil
+			return readTrailer(wk, next, hdr)
 		case frameError:
 			err := decodeWorkerError(next)
 			if hdr != nil {
@@ -446,6 +430,22 @@ func (p *Pool) query(wk *worker, sqlText string, f Format, w io.Writer) (Result,
 			return Result{}, fmt.Errorf("query: sql worker: %w", io.ErrUnexpectedEOF)
 		}
 	}
+}
+
+// readTrailer decodes the trailer frame payload and sets the result's
+// summary in hdr (nil: none). A malformed trailer marks wk broken.
+func readTrailer(wk *worker, payload []byte, hdr http.Header) (Result, error) {
+	var t workerTrailer
+	if err := json.Unmarshal(payload, &t); err != nil {
+		wk.broken = true
+		return Result{}, fmt.Errorf("query: sql worker trailer: %w", err)
+	}
+	res := Result{Rows: t.Rows, Truncated: t.Truncated}
+	if hdr != nil {
+		hdr.Set(RowsHeader, strconv.Itoa(res.Rows))
+		hdr.Set(TruncatedHeader, strconv.FormatBool(res.Truncated))
+	}
+	return res, nil
 }
 
 // errState marks a failure to apply files or lists in a worker.
