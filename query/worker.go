@@ -91,11 +91,16 @@ type workerError struct {
 	Msg   string `json:"msg"`
 }
 
+// writeFrame writes the header and then the payload: both ends use a
+// buffered writer or a pipe with one writer, so the frame needs no copy.
 func writeFrame(w io.Writer, typ byte, payload []byte) error {
-	buf := make([]byte, 5, 5+len(payload))
-	buf[0] = typ
-	binary.BigEndian.PutUint32(buf[1:], uint32(len(payload)))
-	_, err := w.Write(append(buf, payload...))
+	var hdr [5]byte
+	hdr[0] = typ
+	binary.BigEndian.PutUint32(hdr[1:], uint32(len(payload)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(payload)
 	return err
 }
 
