@@ -420,7 +420,8 @@ func (p *Pool) query(wk *worker, sqlText string, f Format, w io.Writer) (Result,
 			wk.broken = true
 			return Result{}, fmt.Errorf("query: sql worker: unexpected frame %q", typ)
 		}
-		typ, next, err = readFrame(wk.out)
+		// next has been written (Write keeps no reference): reuse it.
+		typ, next, err = readFrameInto(wk.out, next)
 		if err != nil {
 			wk.broken = true
 			if hdr != nil {

@@ -112,7 +112,11 @@ func writeJSONFrame(w io.Writer, typ byte, v any) error {
 	return writeFrame(w, typ, b)
 }
 
-func readFrame(r *bufio.Reader) (byte, []byte, error) {
+func readFrame(r *bufio.Reader) (byte, []byte, error) { return readFrameInto(r, nil) }
+
+// readFrameInto reads a frame, reusing buf's memory for the payload when it
+// is large enough.
+func readFrameInto(r *bufio.Reader, buf []byte) (byte, []byte, error) {
 	var hdr [5]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, err
@@ -121,7 +125,11 @@ func readFrame(r *bufio.Reader) (byte, []byte, error) {
 	if n > maxFrame {
 		return 0, nil, fmt.Errorf("frame of %d bytes exceeds %d", n, maxFrame)
 	}
-	p := make([]byte, n)
+	p := buf[:0]
+	if cap(p) < int(n) {
+		p = make([]byte, n)
+	}
+	p = p[:n]
 	if _, err := io.ReadFull(r, p); err != nil {
 		return 0, nil, fmt.Errorf("read frame: %w", io.ErrUnexpectedEOF)
 	}
