@@ -3,6 +3,7 @@ package query
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -86,6 +87,29 @@ func (c *Config) Defaults() {
 	if c.MaxBytes == 0 {
 		c.MaxBytes = DefaultMaxBytes
 	}
+}
+
+// prepare fills defaults, validates c, makes HistoryDir and TempDir
+// absolute and creates TempDir (New and NewPool).
+func (c *Config) prepare() error {
+	c.Defaults()
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	hist, err := filepath.Abs(c.HistoryDir)
+	if err != nil {
+		return fmt.Errorf("query: history dir: %w", err)
+	}
+	c.HistoryDir = hist
+	if c.TempDir != "" {
+		if c.TempDir, err = filepath.Abs(c.TempDir); err != nil {
+			return fmt.Errorf("query: temp dir: %w", err)
+		}
+		if err := os.MkdirAll(c.TempDir, 0o700); err != nil {
+			return fmt.Errorf("query: create temp dir: %w", err)
+		}
+	}
+	return nil
 }
 
 // WorkerMemoryBytes is the RLIMIT_AS of a worker in bytes (see WorkerMemory).

@@ -18,16 +18,12 @@ func TestDamagedHistoryFileIsNotAUserError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := e.Run(context.Background(), `SELECT * FROM changes ORDER BY ts`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = want
 	if err := e.SetFiles([]string{f.fileA}); err != nil {
 		t.Fatal(err)
 	}
-	failed := 0
+	failed, tried := 0, 0
 	for off := 4; off < len(orig)-8; off += 7 {
+		tried++
 		b := append([]byte(nil), orig...)
 		b[off] ^= 0xff
 		if err := os.WriteFile(f.fileA, b, 0o644); err != nil {
@@ -45,6 +41,5 @@ func TestDamagedHistoryFileIsNotAUserError(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no flip made a query fail: the test exercises nothing")
 	}
-	t.Logf("%d of %d flips failed the query, none as a user error", failed, (len(orig)-12)/7)
-	os.WriteFile(f.fileA, orig, 0o644)
+	t.Logf("%d of %d flips failed the query, none as a user error", failed, tried)
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -38,26 +37,9 @@ type Engine struct {
 // New opens an in-memory DuckDB database, applies and locks the
 // configuration, and creates the (empty) `changes` view and `lists` table.
 func New(cfg Config) (*Engine, error) {
-	cfg.Defaults()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.prepare(); err != nil {
 		return nil, err
 	}
-	hist, err := filepath.Abs(cfg.HistoryDir)
-	if err != nil {
-		return nil, fmt.Errorf("query: history dir: %w", err)
-	}
-	cfg.HistoryDir = filepath.Clean(hist)
-	if cfg.TempDir != "" {
-		tmp, err := filepath.Abs(cfg.TempDir)
-		if err != nil {
-			return nil, fmt.Errorf("query: temp dir: %w", err)
-		}
-		cfg.TempDir = filepath.Clean(tmp)
-		if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
-			return nil, fmt.Errorf("query: create temp dir: %w", err)
-		}
-	}
-
 	connector, err := duckdb.NewConnector("", nil) // in-memory database
 	if err != nil {
 		return nil, fmt.Errorf("query: open duckdb: %w", err)

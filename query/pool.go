@@ -70,22 +70,8 @@ type worker struct {
 // NewPool returns, so configuration errors surface here; the others start in
 // the background.
 func NewPool(cfg Config, newCmd func() *exec.Cmd, log *slog.Logger) (*Pool, error) {
-	cfg.Defaults()
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.prepare(); err != nil {
 		return nil, err
-	}
-	hist, err := filepath.Abs(cfg.HistoryDir)
-	if err != nil {
-		return nil, fmt.Errorf("query: history dir: %w", err)
-	}
-	cfg.HistoryDir = filepath.Clean(hist)
-	if cfg.TempDir != "" {
-		if cfg.TempDir, err = filepath.Abs(cfg.TempDir); err != nil {
-			return nil, fmt.Errorf("query: temp dir: %w", err)
-		}
-		if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
-			return nil, fmt.Errorf("query: create temp dir: %w", err)
-		}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -390,15 +376,9 @@ func (p *Pool) query(wk *worker, sqlText string, f Format, w io.Writer) (Result,
 		return Result{}, fmt.Errorf("query: sql worker: %w", io.ErrUnexpectedEOF)
 	}
 	if typ == frameTrailer {
-		var t workerTrailer
-		if err := json.Unmarshal(next, &t); err != nil {
-			wk.broken = true
-			return Result{}, fmt.Errorf("query: sql worker trailer: %w", err)
-		}
-		res := Result{Rows: t.Rows, Truncated: t.Truncated}
-		if hdr != nil {
-			hdr.Set(RowsHeader, strconv.Itoa(res.Rows))
-			hdr.Set(TruncatedHeader, strconv.FormatBool(res.Truncated))
+		res, err := readTrailer(wk, next, hdr)
+		if err != nil {
+			return res, err
 		}
 		if _, err := w.Write(first); err != nil {
 			return res, fmt.Errorf("%w: %w", ErrWrite, err)
@@ -428,17 +408,7 @@ func (p *Pool) query(wk *worker, sqlText string, f Format, w io.Writer) (Result,
 				return Result{}, err
 			}
 		case frameTrailer:
-			var t workerTrailer
-			if err := json.Unmarshal(next, &t); err != nil {
-				wk.broken = true
-				return Result{}, fmt.Errorf("query: sql worker trailer: %w", err)
-			}
-			res := Result{Rows: t.Rows, Truncated: t.Truncated}
-			if hdr != nil {
-				hdr.Set(RowsHeader, strconv.Itoa(res.Rows))
-				hdr.Set(TruncatedHeader, strconv.FormatBool(res.Truncated))
-			}
-			return res, nil
+			return readTrailer(wk, next, hdr)
 		case frameError:
 			err := decodeWorkerError(next)
 			if hdr != nil {
@@ -450,7 +420,8 @@ func (p *Pool) query(wk *worker, sqlText string, f Format, w io.Writer) (Result,
 			wk.broken = true
 			return Result{}, fmt.Errorf("query: sql worker: unexpected frame %q", typ)
 		}
-		typ, next, err = readFrame(wk.out)
+		// next has been written (Write keeps no reference): reuse it.
+		typ, next, err = readFrameInto(wk.out, next)
 		if err != nil {
 			wk.broken = true
 			if hdr != nil {
@@ -460,6 +431,22 @@ func (p *Pool) query(wk *worker, sqlText string, f Format, w io.Writer) (Result,
 			return Result{}, fmt.Errorf("query: sql worker: %w", io.ErrUnexpectedEOF)
 		}
 	}
+}
+
+// readTrailer decodes the trailer frame payload and sets the result's
+// summary in hdr (nil: none). A malformed trailer marks wk broken.
+func readTrailer(wk *worker, payload []byte, hdr http.Header) (Result, error) {
+	var t workerTrailer
+	if err := json.Unmarshal(payload, &t); err != nil {
+		wk.broken = true
+		return Result{}, fmt.Errorf("query: sql worker trailer: %w", err)
+	}
+	res := Result{Rows: t.Rows, Truncated: t.Truncated}
+	if hdr != nil {
+		hdr.Set(RowsHeader, strconv.Itoa(res.Rows))
+		hdr.Set(TruncatedHeader, strconv.FormatBool(res.Truncated))
+	}
+	return res, nil
 }
 
 // errState marks a failure to apply files or lists in a worker.

@@ -178,8 +178,11 @@ func (e *Engine) Query(ctx context.Context, sqlText string, f Format, w io.Write
 //     statement and it is a SELECT (including WITH, VALUES, FROM-first,
 //     UNION, DESCRIBE/SHOW/SUMMARIZE, PIVOT with an IN list); EXPLAIN, PRAGMA
 //     and every other statement are rejected;
-//  3. the statement calls no denied function (dynamic SQL such as query(),
-//     state-changing functions such as enable_logging(), checkpoint());
+//  3. every function, operator and table function the statement calls is
+//     on the allow-list (allowlist.go; never a denied one: dynamic SQL such
+//     as query(), file readers, state-changing functions such as
+//     checkpoint()), and no table reference names a file or a built-in
+//     catalog view (checkFunctions);
 //  4. the prepared statement's type (duckdb.Stmt.StatementType) is SELECT
 //     and it has no parameters.
 //

@@ -91,11 +91,16 @@ type workerError struct {
 	Msg   string `json:"msg"`
 }
 
+// writeFrame writes the header and then the payload: both ends use a
+// buffered writer or a pipe with one writer, so the frame needs no copy.
 func writeFrame(w io.Writer, typ byte, payload []byte) error {
-	buf := make([]byte, 5, 5+len(payload))
-	buf[0] = typ
-	binary.BigEndian.PutUint32(buf[1:], uint32(len(payload)))
-	_, err := w.Write(append(buf, payload...))
+	var hdr [5]byte
+	hdr[0] = typ
+	binary.BigEndian.PutUint32(hdr[1:], uint32(len(payload)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(payload)
 	return err
 }
 
@@ -107,7 +112,11 @@ func writeJSONFrame(w io.Writer, typ byte, v any) error {
 	return writeFrame(w, typ, b)
 }
 
-func readFrame(r *bufio.Reader) (byte, []byte, error) {
+func readFrame(r *bufio.Reader) (byte, []byte, error) { return readFrameInto(r, nil) }
+
+// readFrameInto reads a frame, reusing buf's memory for the payload when it
+// is large enough.
+func readFrameInto(r *bufio.Reader, buf []byte) (byte, []byte, error) {
 	var hdr [5]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, err
@@ -116,7 +125,11 @@ func readFrame(r *bufio.Reader) (byte, []byte, error) {
 	if n > maxFrame {
 		return 0, nil, fmt.Errorf("frame of %d bytes exceeds %d", n, maxFrame)
 	}
-	p := make([]byte, n)
+	p := buf[:0]
+	if cap(p) < int(n) {
+		p = make([]byte, n)
+	}
+	p = p[:n]
 	if _, err := io.ReadFull(r, p); err != nil {
 		return 0, nil, fmt.Errorf("read frame: %w", io.ErrUnexpectedEOF)
 	}

@@ -32,6 +32,17 @@ func cmdSQL(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf(`usage: netwarden sql [flags] "SELECT ..."`)
 	}
+	var qf query.Format
+	switch *format {
+	case "csv":
+		qf = query.CSV
+	case "json":
+		qf = query.JSON
+	case "arrow":
+		qf = query.Arrow
+	default:
+		return fmt.Errorf("--format %q: want csv, json or arrow", *format)
+	}
 	cfg, err := f.resolve()
 	if err != nil {
 		return err
@@ -43,8 +54,9 @@ func cmdSQL(ctx context.Context, args []string) error {
 	if len(files) == 0 {
 		return noHistory(cfg.History.Dir)
 	}
+	log := newLogger(cfg.Log)
 	cfg.Query.MaxConcurrent = 1
-	engine, err := newSQLPool(cfg.Query, newLogger(cfg.Log))
+	engine, err := newSQLPool(cfg.Query, log)
 	if err != nil {
 		return err
 	}
@@ -55,19 +67,8 @@ func cmdSQL(ctx context.Context, args []string) error {
 	if b, err := os.ReadFile(scrape.ListsFile(cfg.Scrape.StateDir)); err == nil {
 		var infos []scrape.ListInfo
 		if json.Unmarshal(b, &infos) == nil {
-			setLists(engine, infos, newLogger(cfg.Log))
+			setLists(engine, infos, log)
 		}
-	}
-	var qf query.Format
-	switch *format {
-	case "csv":
-		qf = query.FormatFromAccept("text/csv")
-	case "json":
-		qf = query.FormatFromAccept("application/json")
-	case "arrow":
-		qf = query.FormatFromAccept("application/vnd.apache.arrow.stream")
-	default:
-		return fmt.Errorf("--format %q: want csv, json or arrow", *format)
 	}
 	res, err := engine.Query(ctx, fs.Arg(0), qf, os.Stdout)
 	if err != nil {
