@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -136,39 +135,23 @@ func (s *Server) importEntries(l account.EntryList) gin.HandlerFunc {
 	}
 }
 
-// pageParams reads ?page= (from 1) and ?items= (1..10,000).
-func pageParams(c *gin.Context) (page, items int, err error) {
-	page, items = 1, defaultItems
-	for _, q := range []struct {
-		name string
-		v    *int
-		max  int
-	}{{"page", &page, 1 << 30}, {"items", &items, maxItems}} {
-		s, ok := c.GetQuery(q.name)
-		if !ok {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > q.max {
-			return 0, 0, badRequest("%s=%q: want a whole number from 1 to %d", q.name, s, q.max)
-		}
-		*q.v = n
-	}
-	return page, items, nil
-}
-
 func (s *Server) listEntries(l account.EntryList) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		w, a, ok := s.watchlists(c)
 		if !ok {
 			return
 		}
-		page, items, err := pageParams(c)
+		items, err := intParam(c, "items", defaultItems, 1, maxItems)
 		if err != nil {
 			s.fail(c, err)
 			return
 		}
-		pg, err := w.Entries(c.Request.Context(), a, l, page, items)
+		page, err := intParam(c, "page", 1, 1, 1<<30)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		pg, err := w.Entries(c.Request.Context(), a, l, int(page), int(items))
 		if err != nil {
 			s.fail(c, err)
 			return
