@@ -64,16 +64,8 @@ func (s *Server) watchRoutes(v1 *gin.RouterGroup) {
 // watchlists returns the dependency and the key's account, or fails the
 // request.
 func (s *Server) watchlists(c *gin.Context) (Watchlists, account.Account, bool) {
-	p, ok := principal(c)
-	if !ok {
-		s.fail(c, fmt.Errorf("%w", errNoKey))
-		return nil, account.Account{}, false
-	}
-	if s.deps.Watchlists == nil {
-		s.fail(c, fmt.Errorf("watchlists %w", errUnavailable))
-		return nil, account.Account{}, false
-	}
-	return s.deps.Watchlists, p.Account, true
+	p, ok := s.keyed(c, "watchlists", s.deps.Watchlists != nil)
+	return s.deps.Watchlists, p.Account, ok
 }
 
 // listTotals is the list's size and limit as an answer shows them.
