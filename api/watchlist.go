@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/netip"
@@ -76,6 +77,19 @@ func listTotals(u watchlist.Usage, l account.EntryList) gin.H {
 	return gin.H{"watched": u.Watched, "limit": u.WatchedLimit, "entries": u.WatchedEntries}
 }
 
+// answerTotals answers 200: the list's size and limit, then extra (which
+// wins on a shared key).
+func (s *Server) answerTotals(c *gin.Context, w Watchlists, a account.Account, l account.EntryList, extra gin.H) {
+	u, err := w.Usage(c.Request.Context(), a)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := listTotals(u, l)
+	maps.Copy(out, extra)
+	c.JSON(http.StatusOK, out)
+}
+
 // bodyFormat tells JSON from text: a JSON content type, or a body whose
 // first non-blank byte is '{'.
 func bodyFormat(c *gin.Context, br *bufio.Reader) watchlist.Format {
@@ -116,14 +130,7 @@ func (s *Server) importEntries(l account.EntryList) gin.HandlerFunc {
 			s.fail(c, err)
 			return
 		}
-		u, err := w.Usage(c.Request.Context(), a)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		out := listTotals(u, l)
-		out["imported"], out["already"], out["rejected"], out["rejected_total"] = res.Imported, res.Already, res.Rejected, res.RejectedTotal
-		c.JSON(http.StatusOK, out)
+		s.answerTotals(c, w, a, l, gin.H{"imported": res.Imported, "already": res.Already, "rejected": res.Rejected, "rejected_total": res.RejectedTotal})
 	}
 }
 
@@ -148,14 +155,7 @@ func (s *Server) listEntries(l account.EntryList) gin.HandlerFunc {
 			s.fail(c, err)
 			return
 		}
-		u, err := w.Usage(c.Request.Context(), a)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		out := listTotals(u, l)
-		out["entries"], out["page"], out["items"], out["total"] = pg.Entries, pg.Page, pg.Items, pg.Total
-		c.JSON(http.StatusOK, out)
+		s.answerTotals(c, w, a, l, gin.H{"entries": pg.Entries, "page": pg.Page, "items": pg.Items, "total": pg.Total})
 	}
 }
 
@@ -208,14 +208,7 @@ func (s *Server) removeEntry(l account.EntryList) gin.HandlerFunc {
 			s.fail(c, err)
 			return
 		}
-		u, err := w.Usage(c.Request.Context(), a)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		out := listTotals(u, l)
-		out["removed"] = p
-		c.JSON(http.StatusOK, out)
+		s.answerTotals(c, w, a, l, gin.H{"removed": p})
 	}
 }
 
@@ -230,14 +223,7 @@ func (s *Server) removeEntries(l account.EntryList) gin.HandlerFunc {
 			s.fail(c, err)
 			return
 		}
-		u, err := w.Usage(c.Request.Context(), a)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		out := listTotals(u, l)
-		out["removed"] = n
-		c.JSON(http.StatusOK, out)
+		s.answerTotals(c, w, a, l, gin.H{"removed": n})
 	}
 }
 
