@@ -339,11 +339,8 @@ func (s *Store) Alert(ctx context.Context, id ID, aid int64) (Alert, error) {
 
 // Ack acknowledges account id's alert aid (idempotent).
 func (s *Store) Ack(ctx context.Context, id ID, aid int64) (Alert, error) {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE alerts SET status = ?, acked = ? WHERE id = ? AND account_id = ? AND status <> ?`,
-			string(StatusAcknowledged), s.now().UnixMicro(), aid, int64(id), string(StatusAcknowledged))
-		return err
-	})
+	_, err := s.exec(ctx, `UPDATE alerts SET status = ?, acked = ? WHERE id = ? AND account_id = ? AND status <> ?`,
+		string(StatusAcknowledged), s.now().UnixMicro(), aid, int64(id), string(StatusAcknowledged))
 	if err != nil {
 		return Alert{}, fmt.Errorf("acknowledge alert %d: %w", aid, err)
 	}
