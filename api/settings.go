@@ -65,7 +65,7 @@ func (s *Server) putSettings(c *gin.Context) {
 	if !ok {
 		return
 	}
-	b, err := readBody(c, maxSettingsBytes, "64 KiB, fixed")
+	b, err := readBody(c, maxSettingsBytes, "a fixed limit")
 	if err != nil {
 		s.fail(c, err)
 		return
