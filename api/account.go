@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -10,9 +9,8 @@ import (
 // account answers GET /v1/account: the key's account, its plan's limits
 // and what it consumes of them.
 func (s *Server) account(c *gin.Context) {
-	p, ok := principal(c)
+	p, ok := s.keyed(c, "accounts", s.deps.Accounts != nil)
 	if !ok {
-		s.fail(c, fmt.Errorf("%w", errNoKey))
 		return
 	}
 	plan, _ := s.deps.Accounts.Plan(p.Account.Plan)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -111,13 +110,8 @@ func alertFilter(c *gin.Context) (f account.AlertFilter, page, items int64, err 
 // resource overlaps it), paged within the first account.AlertCountCap
 // matches (a deeper page is 400: narrow by time).
 func (s *Server) alerts(c *gin.Context) {
-	p, ok := principal(c)
+	p, ok := s.keyed(c, "alerts", s.deps.Alerts != nil)
 	if !ok {
-		s.fail(c, fmt.Errorf("%w", errNoKey))
-		return
-	}
-	if s.deps.Alerts == nil {
-		s.fail(c, fmt.Errorf("alerts: %w", errUnavailable))
 		return
 	}
 	f, page, items, err := alertFilter(c)
@@ -136,13 +130,8 @@ func (s *Server) alerts(c *gin.Context) {
 // ackAlert answers POST /v1/alerts/{id}/ack: the acknowledged alert;
 // another account's alert is 404.
 func (s *Server) ackAlert(c *gin.Context) {
-	p, ok := principal(c)
+	p, ok := s.keyed(c, "alerts", s.deps.Alerts != nil)
 	if !ok {
-		s.fail(c, fmt.Errorf("%w", errNoKey))
-		return
-	}
-	if s.deps.Alerts == nil {
-		s.fail(c, fmt.Errorf("alerts: %w", errUnavailable))
 		return
 	}
 	raw := c.Param("id")

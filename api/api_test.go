@@ -88,6 +88,15 @@ func newStackWith(t *testing.T, mod func(*query.Config), opts ...func(*api.Confi
 		t.Fatal(err)
 	}
 	s := &stack{hist: hc.Dir, url: hs.URL, prod: prod, proc: proc, store: store}
+	// Keep the SQL view on the store's files.
+	synced := make(chan struct{})
+	go func() {
+		defer close(synced)
+		for ctx.Err() == nil {
+			engine.SetFiles(store.Files())
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	t.Cleanup(func() {
 		hs.Close()
 		prod.Close()
@@ -95,17 +104,11 @@ func newStackWith(t *testing.T, mod func(*query.Config), opts ...func(*api.Confi
 		if err := <-done; err != nil {
 			t.Errorf("processor: %v", err)
 		}
+		<-synced // no SetFiles on a closed engine
 		engine.Close()
 		store.Close()
 		brk.Close()
 	})
-	// Keep the SQL view on the store's files.
-	go func() {
-		for ctx.Err() == nil {
-			engine.SetFiles(store.Files())
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
 	return s
 }
 

@@ -135,6 +135,22 @@ func principal(c *gin.Context) (account.Principal, bool) {
 	return p, ok
 }
 
+// keyed returns who the request's key speaks for, or fails the request:
+// 401 without a key, 503 when the dependency it needs (named dep) is
+// absent (have false).
+func (s *Server) keyed(c *gin.Context, dep string, have bool) (account.Principal, bool) {
+	p, ok := principal(c)
+	if !ok {
+		s.fail(c, errNoKey)
+		return p, false
+	}
+	if !have {
+		s.fail(c, fmt.Errorf("%s %w", dep, errUnavailable))
+		return p, false
+	}
+	return p, true
+}
+
 // isLoopback reports whether the request comes from the server's own host
 // (the TCP peer, not a forwarded header, which a client can forge).
 func isLoopback(c *gin.Context) bool {

@@ -42,24 +42,10 @@ type settingsBody struct {
 
 const settingsShape = `{"email_enabled": bool, "recipients": ["a@example.com", ...] or "a@example.com, b@example.com", "webhook_url": "https://...", "notify_cleared": bool}`
 
-// settingsAccount returns the request's account id, or fails it.
-func (s *Server) settingsAccount(c *gin.Context) (account.Principal, bool) {
-	p, ok := principal(c)
-	if !ok {
-		s.fail(c, fmt.Errorf("%w", errNoKey))
-		return p, false
-	}
-	if s.deps.Settings == nil {
-		s.fail(c, fmt.Errorf("alert settings %w", errUnavailable))
-		return p, false
-	}
-	return p, true
-}
-
 // getSettings answers GET /v1/alerts/settings: the key's account's
 // notification settings, webhook_secret included (to verify signatures).
 func (s *Server) getSettings(c *gin.Context) {
-	p, ok := s.settingsAccount(c)
+	p, ok := s.keyed(c, "alert settings", s.deps.Settings != nil)
 	if !ok {
 		return
 	}
@@ -75,11 +61,11 @@ func (s *Server) getSettings(c *gin.Context) {
 // (recipients validated and limited by plan, webhook_url vetted) and
 // answers the saved settings.
 func (s *Server) putSettings(c *gin.Context) {
-	p, ok := s.settingsAccount(c)
+	p, ok := s.keyed(c, "alert settings", s.deps.Settings != nil)
 	if !ok {
 		return
 	}
-	b, err := readBody(c, maxSettingsBytes, "64 KiB, fixed")
+	b, err := readBody(c, maxSettingsBytes, "a fixed limit")
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -149,7 +135,7 @@ func parseRecipients(raw json.RawMessage) ([]string, error) {
 // account's recipients now; 503 without an SMTP server, 502 when the
 // server refuses it.
 func (s *Server) testEmail(c *gin.Context) {
-	p, ok := s.settingsAccount(c)
+	p, ok := s.keyed(c, "alert settings", s.deps.Settings != nil)
 	if !ok {
 		return
 	}

@@ -189,6 +189,10 @@ func TestAlertSettingsAPI(t *testing.T) {
 	if got := call(t, "GET", u, ""); got.code != 401 {
 		t.Errorf("without a key: %d", got.code)
 	}
+	big := `{"recipients": "` + strings.Repeat("a", 64<<10) + `"}`
+	if got := send(t, "PUT", u, key, big); got.code != 413 || got.body["error"] != "body exceeds 64 KiB (a fixed limit)" {
+		t.Errorf("a body over 64 KiB: %d %v", got.code, got.body)
+	}
 
 	// The test e-mail goes out now, to the recipients.
 	if got := send(t, "PUT", u, key, `{"recipients": "owner@example.com, ops@example.com"}`); got.code != 200 {

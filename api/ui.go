@@ -116,7 +116,7 @@ func (s *Server) login(c *gin.Context) {
 		s.fail(c, badRequest(`sign in with a JSON body {"key": "..."} (Content-Type: application/json)`))
 		return
 	}
-	b, err := readBody(c, 4<<10, "4 KiB")
+	b, err := readBody(c, 4<<10, "a fixed limit")
 	if err != nil {
 		s.fail(c, err)
 		return

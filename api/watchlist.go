@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
@@ -65,16 +65,8 @@ func (s *Server) watchRoutes(v1 *gin.RouterGroup) {
 // watchlists returns the dependency and the key's account, or fails the
 // request.
 func (s *Server) watchlists(c *gin.Context) (Watchlists, account.Account, bool) {
-	p, ok := principal(c)
-	if !ok {
-		s.fail(c, fmt.Errorf("%w", errNoKey))
-		return nil, account.Account{}, false
-	}
-	if s.deps.Watchlists == nil {
-		s.fail(c, fmt.Errorf("watchlists %w", errUnavailable))
-		return nil, account.Account{}, false
-	}
-	return s.deps.Watchlists, p.Account, true
+	p, ok := s.keyed(c, "watchlists", s.deps.Watchlists != nil)
+	return s.deps.Watchlists, p.Account, ok
 }
 
 // listTotals is the list's size and limit as an answer shows them.
@@ -83,6 +75,19 @@ func listTotals(u watchlist.Usage, l account.EntryList) gin.H {
 		return gin.H{"muted": u.Mutes, "limit": u.MutesLimit}
 	}
 	return gin.H{"watched": u.Watched, "limit": u.WatchedLimit, "entries": u.WatchedEntries}
+}
+
+// answerTotals answers 200: the list's size and limit, then extra (which
+// wins on a shared key).
+func (s *Server) answerTotals(c *gin.Context, w Watchlists, a account.Account, l account.EntryList, extra gin.H) {
+	u, err := w.Usage(c.Request.Context(), a)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := listTotals(u, l)
+	maps.Copy(out, extra)
+	c.JSON(http.StatusOK, out)
 }
 
 // bodyFormat tells JSON from text: a JSON content type, or a body whose
@@ -125,36 +130,8 @@ func (s *Server) importEntries(l account.EntryList) gin.HandlerFunc {
 			s.fail(c, err)
 			return
 		}
-		u, err := w.Usage(c.Request.Context(), a)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		out := listTotals(u, l)
-		out["imported"], out["already"], out["rejected"], out["rejected_total"] = res.Imported, res.Already, res.Rejected, res.RejectedTotal
-		c.JSON(http.StatusOK, out)
+		s.answerTotals(c, w, a, l, gin.H{"imported": res.Imported, "already": res.Already, "rejected": res.Rejected, "rejected_total": res.RejectedTotal})
 	}
-}
-
-// pageParams reads ?page= (from 1) and ?items= (1..10,000).
-func pageParams(c *gin.Context) (page, items int, err error) {
-	page, items = 1, defaultItems
-	for _, q := range []struct {
-		name string
-		v    *int
-		max  int
-	}{{"page", &page, 1 << 30}, {"items", &items, maxItems}} {
-		s, ok := c.GetQuery(q.name)
-		if !ok {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > q.max {
-			return 0, 0, badRequest("%s=%q: want a whole number from 1 to %d", q.name, s, q.max)
-		}
-		*q.v = n
-	}
-	return page, items, nil
 }
 
 func (s *Server) listEntries(l account.EntryList) gin.HandlerFunc {
@@ -163,24 +140,22 @@ func (s *Server) listEntries(l account.EntryList) gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		page, items, err := pageParams(c)
+		items, err := intParam(c, "items", defaultItems, 1, maxItems)
 		if err != nil {
 			s.fail(c, err)
 			return
 		}
-		pg, err := w.Entries(c.Request.Context(), a, l, page, items)
+		page, err := intParam(c, "page", 1, 1, 1<<30)
 		if err != nil {
 			s.fail(c, err)
 			return
 		}
-		u, err := w.Usage(c.Request.Context(), a)
+		pg, err := w.Entries(c.Request.Context(), a, l, int(page), int(items))
 		if err != nil {
 			s.fail(c, err)
 			return
 		}
-		out := listTotals(u, l)
-		out["entries"], out["page"], out["items"], out["total"] = pg.Entries, pg.Page, pg.Items, pg.Total
-		c.JSON(http.StatusOK, out)
+		s.answerTotals(c, w, a, l, gin.H{"entries": pg.Entries, "page": pg.Page, "items": pg.Items, "total": pg.Total})
 	}
 }
 
@@ -233,14 +208,7 @@ func (s *Server) removeEntry(l account.EntryList) gin.HandlerFunc {
 			s.fail(c, err)
 			return
 		}
-		u, err := w.Usage(c.Request.Context(), a)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		out := listTotals(u, l)
-		out["removed"] = p
-		c.JSON(http.StatusOK, out)
+		s.answerTotals(c, w, a, l, gin.H{"removed": p})
 	}
 }
 
@@ -255,14 +223,7 @@ func (s *Server) removeEntries(l account.EntryList) gin.HandlerFunc {
 			s.fail(c, err)
 			return
 		}
-		u, err := w.Usage(c.Request.Context(), a)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		out := listTotals(u, l)
-		out["removed"] = n
-		c.JSON(http.StatusOK, out)
+		s.answerTotals(c, w, a, l, gin.H{"removed": n})
 	}
 }
 

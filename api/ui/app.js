@@ -111,12 +111,11 @@ function usageCard(title, used, limit, unit) {
     meter(used, limit));
 }
 
-// pair reads a used/limit pair from /v1/account in the shapes it may take.
+// pair reads a used/limit pair from /v1/account's usage (null when the
+// server keeps no watchlists).
 function pair(acc, name, fallbackLimit) {
-  const v = acc[name] ?? (acc.usage || {})[name];
-  if (v && typeof v === 'object') return [v.used ?? v.count ?? v[name] ?? 0, v.limit ?? fallbackLimit];
-  if (typeof v === 'number') return [v, acc[name + '_limit'] ?? (acc.usage || {})[name + '_limit'] ?? fallbackLimit];
-  return [null, fallbackLimit];
+  const u = acc.usage || {};
+  return [u[name] ?? null, u[name + '_limit'] ?? fallbackLimit];
 }
 
 async function overview() {
@@ -219,22 +218,18 @@ function importBox() {
   }}, box, h('div', {class: 'row'}, h('button', {class: 'primary', type: 'submit', id: 'import-submit'}, 'Import')), out);
 }
 
-// entryOf reads a watched or muted entry's text.
-const entryOf = (e) => typeof e === 'string' ? e : (e.entry ?? e.prefix ?? e.cidr ?? e.ip ?? '');
 // short shows a single address without its /32 or /128.
 const short = (p) => String(p).replace(/^([0-9.]+)\/32$|^([0-9a-fA-F:.]*:[0-9a-fA-F:.]*)\/128$/, (m, a, b) => a || b);
-const listOf = (r, ...names) => Array.isArray(r) ? r : (names.map(n => r && r[n]).find(Array.isArray) || []);
 
 function loadWatched() {
   return section('watched-body', async (el) => {
     const r = await api('GET', '/v1/alerts/watchlist?items=200');
-    const rows = listOf(r, 'entries', 'watchlist', 'items');
-    const total = r && r.total !== undefined ? r.total : rows.length;
+    const rows = r.entries, total = r.total;
     el.replaceChildren(h('p', {class: 'muted'}, `${fmtNum(total)} entries`, total > rows.length ? ` (the first ${rows.length} shown)` : ''),
       rows.length === 0 ? h('p', {class: 'muted'}, 'Nothing watched yet: import addresses above.') :
         h('table', {id: 'watched-table'}, h('thead', {}, h('tr', {}, h('th', {}, 'Entry'), h('th', {}, 'Added'), h('th', {}, ''))),
           h('tbody', {}, rows.map(e => {
-            const ent = entryOf(e);
+            const ent = e.entry;
             return h('tr', {'data-entry': ent}, h('td', {class: 'mono'}, h('a', {href: '/ui/ip/' + short(ent)}, short(ent))), h('td', {}, fmtTime(e.added)),
               h('td', {}, h('button', {type: 'button', class: 'remove', onclick: async () => {
                 try { await api('DELETE', '/v1/alerts/watchlist/' + ent); loadWatched(); } catch (err) { msg(el, err.message, true); }
@@ -246,10 +241,10 @@ function loadWatched() {
 function loadMutes() {
   return section('mutes-body', async (el) => {
     const r = await api('GET', '/v1/alerts/mutes?items=200');
-    const rows = listOf(r, 'entries', 'mutes', 'items');
+    const rows = r.entries;
     el.replaceChildren(rows.length === 0 ? h('p', {class: 'muted'}, 'Nothing muted. Mute an address from the activity table.') :
       h('table', {id: 'mutes-table'}, h('tbody', {}, rows.map(e => {
-        const ent = entryOf(e);
+        const ent = e.entry;
         return h('tr', {'data-entry': ent}, h('td', {class: 'mono'}, short(ent)), h('td', {}, h('button', {type: 'button', onclick: async () => {
           try { await api('DELETE', '/v1/alerts/mutes/' + ent); loadMutes(); } catch (err) { msg(el, err.message, true); }
         }}, 'Unmute')));
@@ -260,7 +255,7 @@ function loadMutes() {
 function loadActivity() {
   return section('activity-body', async (el) => {
     const r = await api('GET', '/v1/alerts?items=50');
-    const rows = listOf(r, 'alerts', 'items');
+    const rows = r.alerts;
     el.replaceChildren(rows.length === 0 ? h('p', {class: 'muted'}, 'No alerts yet.') :
       h('table', {id: 'activity-table'}, h('thead', {}, h('tr', {}, ['Time', 'Kind', 'Listed', 'Watched', 'List', 'On lists', 'Status', ''].map(t => h('th', {}, t)))),
         h('tbody', {}, rows.map(a => h('tr', {'data-id': a.id, 'data-status': a.status},

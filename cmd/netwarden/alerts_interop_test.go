@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -151,15 +150,7 @@ func TestAlertTopicInterop(t *testing.T) {
 		compareKeyed(t, schema, "kcat", want, got)
 	})
 	t.Run("kafkajs", func(t *testing.T) {
-		modules := needKafkajs(t)
-		cmd := exec.Command("node", filepath.Join("testdata", "kafkajs-alerts.js"), seed, broker.TopicAlerts, strconv.Itoa(total))
-		cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("kafkajs: %v\n%s", err, stderr.String())
-		}
+		out := runKafkajs(t, "kafkajs-alerts.js", seed, broker.TopicAlerts, total)
 		var got []keyed
 		sc := bufio.NewScanner(bytes.NewReader(out))
 		for sc.Scan() {

@@ -80,15 +80,7 @@ func TestKafkaInterop(t *testing.T) {
 		compareRecs(t, "kcat", want, got)
 	})
 	t.Run("kafkajs", func(t *testing.T) {
-		modules := needKafkajs(t)
-		cmd := exec.Command("node", filepath.Join("testdata", "kafkajs-consume.js"), seed, broker.TopicChanges, strconv.Itoa(len(want)))
-		cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("kafkajs consumer: %v\n%s", err, stderr.String())
-		}
+		out := runKafkajs(t, "kafkajs-consume.js", seed, broker.TopicChanges, len(want))
 		var got []rec
 		sc := bufio.NewScanner(bytes.NewReader(out))
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -280,6 +272,22 @@ func needTool(t *testing.T, name, pkg string) string {
 		t.Skipf("%s not found after installing %s: %v", name, pkg, err)
 	}
 	return p
+}
+
+// runKafkajs runs testdata/script with node and kafkajs against the
+// broker at seed (args: seed, topic, n) and returns what it printed.
+func runKafkajs(t *testing.T, script, seed, topic string, n int) []byte {
+	t.Helper()
+	modules := needKafkajs(t)
+	cmd := exec.Command("node", filepath.Join("testdata", script), seed, topic, strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kafkajs %s: %v\n%s", script, err, stderr.String())
+	}
+	return out
 }
 
 // needKafkajs installs kafkajs from npm into the user cache (once) and

@@ -291,16 +291,11 @@ func (s *Store) SetPlan(ctx context.Context, id ID, plan string) error {
 	if _, ok := s.cfg.Plans[plan]; !ok {
 		return fmt.Errorf("%w: plan %q (want one of %v)", ErrInvalid, plan, slices.Sorted(mapKeys(s.cfg.Plans)))
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE accounts SET plan = ? WHERE id = ?`, plan, int64(id))
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("account %d: %w", id, ErrNotFound)
-		}
-		return nil
-	})
+	n, err := s.exec(ctx, `UPDATE accounts SET plan = ? WHERE id = ?`, plan, int64(id))
+	if err == nil && n == 0 {
+		err = fmt.Errorf("account %d: %w", id, ErrNotFound)
+	}
+	return err
 }
 
 // Authenticate returns who key speaks for; ErrUnauthorized when the key

@@ -296,22 +296,35 @@ func (s *Store) Alerts(ctx context.Context, id ID, f AlertFilter) ([]Alert, int,
 	}
 	// The page's ids come from the indexes alone (each holds created and
 	// the row id); only the page's rows are read from the table.
-	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE id IN (SELECT id FROM alerts WHERE `+cond+
+	out, err := s.queryAlerts(ctx, "list alerts", `id IN (SELECT id FROM alerts WHERE `+cond+
 		` ORDER BY created DESC, id DESC LIMIT ? OFFSET ?) ORDER BY created DESC, id DESC`,
 		append(cargs, f.Items, (f.Page-1)*f.Items)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list alerts: %w", err)
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// queryAlerts returns the alerts matching where (the rest of a query
+// after WHERE); what names the query in errors.
+func (s *Store) queryAlerts(ctx context.Context, what, where string, args ...any) ([]Alert, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	out := []Alert{}
 	for rows.Next() {
 		a, err := scanAlert(rows)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		out = append(out, a)
 	}
-	return out, total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 // Alert returns account id's alert aid; ErrNotFound for another
@@ -326,11 +339,8 @@ func (s *Store) Alert(ctx context.Context, id ID, aid int64) (Alert, error) {
 
 // Ack acknowledges account id's alert aid (idempotent).
 func (s *Store) Ack(ctx context.Context, id ID, aid int64) (Alert, error) {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE alerts SET status = ?, acked = ? WHERE id = ? AND account_id = ? AND status <> ?`,
-			string(StatusAcknowledged), s.now().UnixMicro(), aid, int64(id), string(StatusAcknowledged))
-		return err
-	})
+	_, err := s.exec(ctx, `UPDATE alerts SET status = ?, acked = ? WHERE id = ? AND account_id = ? AND status <> ?`,
+		string(StatusAcknowledged), s.now().UnixMicro(), aid, int64(id), string(StatusAcknowledged))
 	if err != nil {
 		return Alert{}, fmt.Errorf("acknowledge alert %d: %w", aid, err)
 	}
@@ -340,20 +350,7 @@ func (s *Store) Ack(ctx context.Context, id ID, aid int64) (Alert, error) {
 // Unreported returns account id's alerts that no notification has
 // carried yet, oldest first, at most limit.
 func (s *Store) Unreported(ctx context.Context, id ID, limit int) ([]Alert, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE account_id = ? AND reported IS NULL ORDER BY id LIMIT ?`, int64(id), limit)
-	if err != nil {
-		return nil, fmt.Errorf("unreported alerts: %w", err)
-	}
-	defer rows.Close()
-	var out []Alert
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return s.queryAlerts(ctx, "unreported alerts", `account_id = ? AND reported IS NULL ORDER BY id LIMIT ?`, int64(id), limit)
 }
 
 // MarkReported records that a notification carried the alerts: new ones
@@ -373,20 +370,7 @@ func (s *Store) MarkReported(ctx context.Context, id ID, ids []int64) error {
 
 // Unpublished returns alerts not yet on the alert topic, oldest first.
 func (s *Store) Unpublished(ctx context.Context, limit int) ([]Alert, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+alertCols+` FROM alerts WHERE published = 0 ORDER BY id LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("unpublished alerts: %w", err)
-	}
-	defer rows.Close()
-	var out []Alert
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return s.queryAlerts(ctx, "unpublished alerts", `published = 0 ORDER BY id LIMIT ?`, limit)
 }
 
 // MarkPublished records that the alerts are on the alert topic.

@@ -97,12 +97,10 @@ func (s *Store) Session(ctx context.Context, token string) (Principal, error) {
 // CloseSession ends the session (signing out); an unknown token is not
 // an error.
 func (s *Store) CloseSession(ctx context.Context, token string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, hashKey(token)); err != nil {
-			return fmt.Errorf("end session: %w", err)
-		}
-		return nil
-	})
+	if _, err := s.exec(ctx, `DELETE FROM sessions WHERE hash = ?`, hashKey(token)); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return nil
 }
 
 // CSRFToken derives the anti-forgery token of a session: the dashboard

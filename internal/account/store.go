@@ -200,6 +200,16 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
+// exec runs one write statement (atomic on its own: no transaction
+// around it) and returns the rows it affected.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	r, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return r.RowsAffected()
+}
+
 // Tx runs fn in one write transaction of the store's database: other
 // packages' state that must commit together with account state (alerts
 // and the offsets they were made from) uses it.

@@ -160,16 +160,8 @@ func (s *Store) RemoveEntry(ctx context.Context, l EntryList, id ID, p netip.Pre
 	if err != nil {
 		return err
 	}
-	var n int64
 	k := entryKey(p)
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE account_id = ? AND k = ?`, int64(id), k[:])
-		if err != nil {
-			return err
-		}
-		n, err = r.RowsAffected()
-		return err
-	})
+	n, err := s.exec(ctx, `DELETE FROM `+table+` WHERE account_id = ? AND k = ?`, int64(id), k[:])
 	if err != nil {
 		return fmt.Errorf("remove %s entry %s of account %d: %w", l, p, id, err)
 	}
@@ -186,15 +178,7 @@ func (s *Store) RemoveEntries(ctx context.Context, l EntryList, id ID) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	var n int64
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE account_id = ?`, int64(id))
-		if err != nil {
-			return err
-		}
-		n, err = r.RowsAffected()
-		return err
-	})
+	n, err := s.exec(ctx, `DELETE FROM `+table+` WHERE account_id = ?`, int64(id))
 	if err != nil {
 		return 0, fmt.Errorf("remove all %s entries of account %d: %w", l, id, err)
 	}
