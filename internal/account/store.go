@@ -5,8 +5,8 @@
 //
 // Choice: SQLite through github.com/mattn/go-sqlite3 (cgo; the binary is
 // cgo already for DuckDB). The pure-Go modernc.org/sqlite was measured
-// beside it once, with a throwaway benchmark outside the repo (100k inserts in one transaction, then 2,000 indexed
-// queries): without -race 1.75× slower inserts and 0.6× the query time,
+// beside it once, with a throwaway benchmark outside the repo (100k
+// inserts in one transaction, then 2,000 indexed queries): without -race 1.75× slower inserts and 0.6× the query time,
 // but under `go test -race`, which CI runs, 8.8× slower inserts and 15×
 // slower queries, because the race detector instruments its transpiled
 // C. Queries are plain SQL that PostgreSQL also runs (`ON CONFLICT ... DO
