@@ -20,7 +20,9 @@ import (
 // ranges, in (key, ts, arrival) order, and returns the generation of the
 // snapshot it read (see LookupGen). It reads at most limit+1 rows: when
 // the ranges hold more than limit rows it returns complete == false and
-// does not call fn, so a broad range costs bounded memory and I/O.
+// does not call fn, so a broad range costs bounded memory and I/O. Like
+// Lookup, it does not read the topic position columns: the changes it
+// yields have Partition and Offset change.NoPosition.
 //
 // Pruning: the in-memory key range of each row group selects the row
 // groups that can hold keys of a range, and the key column's in-memory
@@ -55,7 +57,8 @@ func (s *Store) RangeGen(ranges []resource.KeyRange, limit int, fn func(change.C
 	})
 	for i := range hits {
 		h := &hits[i]
-		fn(change.Change{Time: time.UnixMicro(h.ts).UTC(), Op: h.op, List: h.list, Key: h.key})
+		fn(change.Change{Time: time.UnixMicro(h.ts).UTC(), Op: h.op, List: h.list, Key: h.key,
+			Partition: change.NoPosition, Offset: change.NoPosition})
 	}
 	return sn.gen, true, nil
 }
