@@ -14,7 +14,7 @@ import (
 	"github.com/netwarden/netwarden/stream/check"
 )
 
-// mountTmpfs mounts a tmpfs of size (e.g. "6m") on dir, or skips the test
+// mountTmpfs mounts a tmpfs of size (e.g. "320k") on dir, or skips the test
 // with the reason it cannot. The mount is removed in Cleanup, after the
 // server is killed.
 func mountTmpfs(t *testing.T, s *server, dir, size string) {
@@ -52,7 +52,8 @@ func TestDiskFullLosesNothing(t *testing.T) {
 	// so the failure is the history commit's own.
 	hdir := filepath.Join(t.TempDir(), "history")
 	s := newServer(t, runs, fmt.Sprintf("history: {dir: %q}\nprocessor: {flush_interval: 100ms, flush_rows: 2000, poll_records: 500}", hdir))
-	mountTmpfs(t, s, hdir, "320k")
+	const size = "320k"
+	mountTmpfs(t, s, hdir, size)
 
 	s.start()
 	done := make(chan error, 1)
@@ -64,7 +65,7 @@ func TestDiskFullLosesNothing(t *testing.T) {
 			t.Fatalf("server on a full disk exited with %v, want a non-zero exit", err)
 		}
 	case <-time.After(3 * time.Minute):
-		t.Fatal("server did not stop within 3m on a 6 MB data directory (the disk never filled?)")
+		t.Fatalf("server did not stop within 3m on a %s history directory (the disk never filled?)", size)
 	}
 	logb, _ := os.ReadFile(s.logf.Name())
 	if !strings.Contains(string(logb), "no space left on device") {

@@ -125,7 +125,7 @@ func cmdCheck(ctx context.Context, args []string) error {
 	if err := json.Unmarshal(body, &res); err != nil {
 		return fmt.Errorf("check: decode answer: %w", err)
 	}
-	if res.Changes == 0 && res.Resources == 0 {
+	if res.Changes == 0 && res.Resources == 0 && res.FoldError == "" { // a fold stopped by a damaged file counts nothing either
 		return noHistory("the server at " + cfg.HTTP.Addr)
 	}
 	out, _ := json.MarshalIndent(res, "", "  ")

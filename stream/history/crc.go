@@ -26,7 +26,8 @@ import (
 //
 //   - Open verifies the gap ranges (footer, indexes, bloom filters, all
 //     kept in memory from then on).
-//   - A lookup's page read verifies that page; the generic reader paths
+//   - A lookup's page read verifies that page, a range read the pages
+//     holding its rows (and their dictionaries); the generic reader paths
 //     (scan, compaction, lookup slow path) verify each column chunk before
 //     reading it.
 //   - Store.Verify checks every range of every file (the check job).
@@ -321,6 +322,27 @@ func (f *pfile) verifyChunk(rgi, col int) error {
 		start = cc.DictionaryPageOffset()
 	}
 	return f.crcs.verify(f.f, f.abs, start, cc.TotalCompressedSize(), true)
+}
+
+// verifyRows checks what a read of rows [lo, hi) of column fastCols[fc]
+// of row group rgi seeks to: the dictionary page and the pages holding
+// those rows (the whole chunk without a page index).
+func (f *pfile) verifyRows(rgi, fc int, lo, hi int64) error {
+	if f.crcs == nil || noChecksums {
+		return nil
+	}
+	rg := &f.rgs[rgi]
+	if rg.fast == nil || lo >= hi {
+		return f.verifyChunk(rgi, fastCols[fc])
+	}
+	cp := &rg.fast[fc]
+	if cp.dictOff > 0 {
+		if err := f.crcs.verify(f.f, f.abs, cp.dictOff, cp.dictLen, true); err != nil {
+			return err
+		}
+	}
+	first, last := cp.pages[cp.pageOf(lo)], cp.pages[cp.pageOf(hi-1)]
+	return f.crcs.verify(f.f, f.abs, first.off, last.off+int64(last.size)-first.off, true)
 }
 
 // VerifyResult is the outcome of Store.Verify.

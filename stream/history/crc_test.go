@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/file"
 
 	"github.com/netwarden/netwarden/internal/change"
+	"github.com/netwarden/netwarden/internal/resource"
 )
 
 func copyTree(t *testing.T, src, dst string) {
@@ -159,6 +160,18 @@ func TestChecksumsCatchByteFlips(t *testing.T) {
 					} else if err := sameChanges(got, ref.lookup(keys)); err != nil {
 						t.Fatalf("lookup: %v", err)
 					}
+				}
+				all := []resource.KeyRange{{Lo: "", Hi: "\xff"}}
+				var got []change.Change
+				_, complete, err := s.RangeGen(all, len(rows), func(c change.Change) { got = append(got, c) })
+				if readByLookup {
+					if !errors.Is(err, ErrCorrupt) {
+						t.Fatalf("range read over a damaged %s page: %v, want ErrCorrupt", fl.name, err)
+					}
+				} else if err != nil || !complete {
+					t.Fatalf("range read not reading the %s page: complete=%v %v", fl.name, complete, err)
+				} else if err := sameChanges(got, ref.refRange(all)); err != nil {
+					t.Fatalf("range read: %v", err)
 				}
 				err = s.Scan(context.Background(), func(change.Change) error { return nil })
 				if readByScan := fl.col != colKind && fl.col != colResource; readByScan != errors.Is(err, ErrCorrupt) {

@@ -20,7 +20,9 @@ import (
 // ranges, in (key, ts, arrival) order, and returns the generation of the
 // snapshot it read (see LookupGen). It reads at most limit+1 rows: when
 // the ranges hold more than limit rows it returns complete == false and
-// does not call fn, so a broad range costs bounded memory and I/O.
+// does not call fn, so a broad range costs bounded memory and I/O. Like
+// Lookup, it does not read the topic position columns: the changes it
+// yields have Partition and Offset change.NoPosition.
 //
 // Pruning: the in-memory key range of each row group selects the row
 // groups that can hold keys of a range, and the key column's in-memory
@@ -55,7 +57,8 @@ func (s *Store) RangeGen(ranges []resource.KeyRange, limit int, fn func(change.C
 	})
 	for i := range hits {
 		h := &hits[i]
-		fn(change.Change{Time: time.UnixMicro(h.ts).UTC(), Op: h.op, List: h.list, Key: h.key})
+		fn(change.Change{Time: time.UnixMicro(h.ts).UTC(), Op: h.op, List: h.list, Key: h.key,
+			Partition: change.NoPosition, Offset: change.NoPosition})
 	}
 	return sn.gen, true, nil
 }
@@ -91,19 +94,19 @@ func (f *pfile) rangeRowGroup(rgi int, kr resource.KeyRange, order, room int, hi
 		return hits, nil
 	}
 	rgr := f.scanR.RowGroup(rgi)
-	col := func(i int) (file.ColumnChunkReader, error) {
-		// The generic reader does not check page checksums: check the
-		// chunk first, as scans do.
-		if err := f.verifyChunk(rgi, i); err != nil {
+	// col opens column fc for reading rows [from, to). The generic reader
+	// does not check page checksums: check the pages it will read first.
+	col := func(fc int, from, to int64) (file.ColumnChunkReader, error) {
+		if err := f.verifyRows(rgi, fc, from, to); err != nil {
 			return nil, err
 		}
-		c, err := rgr.Column(i)
+		c, err := rgr.Column(fastCols[fc])
 		if err != nil {
-			return nil, fmt.Errorf("row group %d column %s: %w", rgi, colNames[i], err)
+			return nil, fmt.Errorf("row group %d column %s: %w", rgi, colNames[fastCols[fc]], err)
 		}
 		return c, nil
 	}
-	c, err := col(colKey)
+	c, err := col(fcKey, lo, hi)
 	if err != nil {
 		return hits, err
 	}
@@ -160,7 +163,7 @@ func (f *pfile) rangeRowGroup(rgi int, kr resource.KeyRange, order, room int, hi
 	}
 	out := hits[base:]
 
-	if c, err = col(colTS); err != nil {
+	if c, err = col(fcTS, first, first+int64(cnt)); err != nil {
 		return hits, err
 	}
 	ts := make([]int64, cnt)
@@ -170,7 +173,7 @@ func (f *pfile) rangeRowGroup(rgi int, kr resource.KeyRange, order, room int, hi
 	for j := range out {
 		out[j].ts = ts[j]
 	}
-	if c, err = col(colOp); err != nil {
+	if c, err = col(fcOp, first, first+int64(cnt)); err != nil {
 		return hits, err
 	}
 	err = readBytes(c.(*file.ByteArrayColumnChunkReader), first, int64(cnt), buf, func(j int64, v []byte) error {
@@ -181,7 +184,7 @@ func (f *pfile) rangeRowGroup(rgi int, kr resource.KeyRange, order, room int, hi
 	if err != nil {
 		return hits, fmt.Errorf("row group %d: read op: %w", rgi, err)
 	}
-	if c, err = col(colList); err != nil {
+	if c, err = col(fcList, first, first+int64(cnt)); err != nil {
 		return hits, err
 	}
 	intern := map[string]string{}

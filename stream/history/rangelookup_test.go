@@ -76,6 +76,11 @@ func TestRangeGenMatchesReference(t *testing.T) {
 			if err := sameChanges(got, want); err != nil {
 				t.Fatalf("%s %s: %v", stage, q, err)
 			}
+			for _, c := range got {
+				if c.HasPosition() { // not read: must not pass for a real one
+					t.Fatalf("%s %s: change %s has position %d/%d, want none", stage, q, fmtChange(c), c.Partition, c.Offset)
+				}
+			}
 			if len(want) > 0 {
 				nonEmpty++
 				if got, complete := collectRange(t, s, ranges, len(want)-1); complete || got != nil {

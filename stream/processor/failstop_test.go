@@ -92,14 +92,7 @@ func TestFailedCommitStopsLaterCommits(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bc := broker.Config{Embedded: broker.Embedded{Dir: filepath.Join(dir, "kafka"), Port: -1}}
-	bc.Defaults()
-	bc.Partitions = 4
-	brk, err := broker.Start(ctx, bc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer brk.Close()
+	brk := startBroker(t, ctx, dir, 4, log)
 
 	// A backlog of records that all change the state (distinct keys).
 	const records = 3000

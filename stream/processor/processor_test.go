@@ -25,36 +25,9 @@ import (
 // changes for a few keys while readers query their history; a change seen
 // twice or skipped breaks the add/rem alternation or the time order.
 func TestReadsDuringFlushesSeeEachChangeOnce(t *testing.T) {
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bc := broker.Config{Embedded: broker.Embedded{Dir: filepath.Join(dir, "kafka"), Port: -1}}
-	bc.Defaults()
-	bc.Partitions = 4
-	brk, err := broker.Start(ctx, bc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer brk.Close()
-	hc := history.Config{Dir: filepath.Join(dir, "history"), CompactMinFiles: 3, CompactEvery: 50 * time.Millisecond, DeleteDelay: time.Millisecond}
-	hc.Defaults()
-	store, err := history.Open(hc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	pc := processor.Config{FlushInterval: 10 * time.Millisecond, FlushRows: 7, PollRecords: 5}
-	pc.Defaults()
-	proc := processor.New(pc, brk, store, live.New(), log)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := proc.Run(ctx); err != nil {
-			t.Errorf("processor: %v", err)
-		}
-	})
-	wg.Go(func() { store.Run(ctx) }) // compaction swaps files under the readers too
-	<-proc.Ready()
+	brk, store, proc := startPipeline(t, ctx)
 
 	keys := make([]string, 4)
 	for i := range keys {
@@ -112,17 +85,7 @@ func TestReadsDuringFlushesSeeEachChangeOnce(t *testing.T) {
 			}
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		lag, err := proc.Lag(ctx)
-		if err == nil && lag == 0 && proc.Pending() == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("pipeline did not settle")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitSettled(t, ctx, proc)
 	done.Store(true)
 	readers.Wait()
 	for _, k := range keys {
@@ -137,6 +100,71 @@ func TestReadsDuringFlushesSeeEachChangeOnce(t *testing.T) {
 	if st.Rows != int64(len(keys)*perKey) {
 		t.Errorf("store has %d rows, want %d", st.Rows, len(keys)*perKey)
 	}
-	cancel()
-	wg.Wait()
+}
+
+// startBroker starts an embedded broker (topic with partitions
+// partitions) under dir, closed when the test ends.
+func startBroker(t *testing.T, ctx context.Context, dir string, partitions int, log *slog.Logger) *broker.Broker {
+	t.Helper()
+	bc := broker.Config{Embedded: broker.Embedded{Dir: filepath.Join(dir, "kafka"), Port: -1}}
+	bc.Defaults()
+	bc.Partitions = partitions
+	brk, err := broker.Start(ctx, bc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { brk.Close() })
+	return brk
+}
+
+// startPipeline runs a broker, a store that compacts often and a
+// processor that flushes small buffers, until the test ends; it returns
+// once the processor is ready. Concurrent reads meet many buffers,
+// flushes and compactions.
+func startPipeline(t *testing.T, ctx context.Context) (*broker.Broker, *history.Store, *processor.Processor) {
+	t.Helper()
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	brk := startBroker(t, ctx, dir, 4, log)
+	hc := history.Config{Dir: filepath.Join(dir, "history"), CompactMinFiles: 3, CompactEvery: 50 * time.Millisecond, DeleteDelay: time.Millisecond}
+	hc.Defaults()
+	store, err := history.Open(hc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := processor.Config{FlushInterval: 10 * time.Millisecond, FlushRows: 7, PollRecords: 5}
+	pc.Defaults()
+	proc := processor.New(pc, brk, store, live.New(), log)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { // before the broker's cleanup (registered first)
+		cancel()
+		wg.Wait()
+		store.Close()
+	})
+	wg.Go(func() {
+		if err := proc.Run(ctx); err != nil {
+			t.Errorf("processor: %v", err)
+		}
+	})
+	wg.Go(func() { store.Run(ctx) }) // compaction swaps files under the readers too
+	<-proc.Ready()
+	return brk, store, proc
+}
+
+// waitSettled waits until the processor consumed everything produced and
+// flushed every buffer.
+func waitSettled(t *testing.T, ctx context.Context, proc *processor.Processor) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		lag, err := proc.Lag(ctx)
+		if err == nil && lag == 0 && proc.Pending() == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("pipeline did not settle")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -2,9 +2,6 @@ package processor_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,9 +12,6 @@ import (
 	"github.com/netwarden/netwarden/internal/broker"
 	"github.com/netwarden/netwarden/internal/change"
 	"github.com/netwarden/netwarden/internal/resource"
-	"github.com/netwarden/netwarden/stream/history"
-	"github.com/netwarden/netwarden/stream/live"
-	"github.com/netwarden/netwarden/stream/processor"
 )
 
 // TestRangeReadsDuringFlushesSeeEachChangeOnce is the range-read twin of
@@ -26,36 +20,9 @@ import (
 // (and of one host outside) stream through buffers, flushes and
 // compactions; a change seen twice or skipped breaks a key's alternation.
 func TestRangeReadsDuringFlushesSeeEachChangeOnce(t *testing.T) {
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bc := broker.Config{Embedded: broker.Embedded{Dir: filepath.Join(dir, "kafka"), Port: -1}}
-	bc.Defaults()
-	bc.Partitions = 4
-	brk, err := broker.Start(ctx, bc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer brk.Close()
-	hc := history.Config{Dir: filepath.Join(dir, "history"), CompactMinFiles: 3, CompactEvery: 50 * time.Millisecond, DeleteDelay: time.Millisecond}
-	hc.Defaults()
-	store, err := history.Open(hc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	pc := processor.Config{FlushInterval: 10 * time.Millisecond, FlushRows: 7, PollRecords: 5}
-	pc.Defaults()
-	proc := processor.New(pc, brk, store, live.New(), log)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := proc.Run(ctx); err != nil {
-			t.Errorf("processor: %v", err)
-		}
-	})
-	wg.Go(func() { store.Run(ctx) })
-	<-proc.Ready()
+	brk, _, proc := startPipeline(t, ctx)
 
 	var keys []string // inside 10.0.0.0/24: two hosts and a /28
 	for _, s := range []string{"10.0.0.0", "10.0.0.200", "10.0.0.16/28", "10.0.1.0"} {
@@ -130,17 +97,7 @@ func TestRangeReadsDuringFlushesSeeEachChangeOnce(t *testing.T) {
 			}
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		lag, err := proc.Lag(ctx)
-		if err == nil && lag == 0 && proc.Pending() == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("pipeline did not settle")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitSettled(t, ctx, proc)
 	done.Store(true)
 	readers.Wait()
 	cs, complete, err := proc.ChangesInRange(ranges, 3*perKey)
@@ -155,6 +112,4 @@ func TestRangeReadsDuringFlushesSeeEachChangeOnce(t *testing.T) {
 	if reads.Load() == 0 {
 		t.Error("no range read ran during ingest")
 	}
-	cancel()
-	wg.Wait()
 }
