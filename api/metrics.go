@@ -45,6 +45,7 @@ var help = map[string]string{
 	"netwarden_audit_missing_rows":                    "State-changing records on netwarden.changes missing from history in the last audit.",
 	"netwarden_audit_extra_rows":                      "History rows with no state-changing record on netwarden.changes in the last audit.",
 	"netwarden_audit_mismatched_rows":                 "History rows that differ from the record at their partition and offset in the last audit.",
+	"netwarden_sql_history_read_errors_total":         "SQL queries that failed reading a history file (damaged or unreadable): server errors, not user errors.",
 	"netwarden_audits_total":                          "Audits run (history against the changes topic).",
 	"netwarden_consistency_mismatches":                "Resources whose live state differed from the history fold in the last check.",
 	"netwarden_notify_deliveries_total":               "Digest deliveries, by channel (e-mail, webhook) and result (ok, retry, failed).",

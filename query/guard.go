@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
@@ -375,6 +377,11 @@ func describeStatement(sqlText string) string {
 	return kw
 }
 
+// historyDirKey carries Config.HistoryDir to classify in a query's context.
+type historyDirKey struct{}
+
+var mHistoryRead = metrics.NewCounter(`netwarden_sql_history_read_errors_total`)
+
 // classify maps an error from DuckDB to the package's error contract.
 func classify(ctx context.Context, stage string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
@@ -386,6 +393,14 @@ func classify(ctx context.Context, stage string, err error) error {
 	var de *duckdb.Error
 	if !errors.As(err, &de) {
 		return fmt.Errorf("%s: %w", stage, err)
+	}
+	if dir, _ := ctx.Value(historyDirKey{}).(string); dir != "" && de.Type != duckdb.ErrorTypePermission && strings.Contains(de.Msg, dir) {
+		// DuckDB failed reading one of the history files (its message
+		// names the history directory; user SQL cannot name files, file
+		// functions are not allowed): a damaged file is a server error,
+		// logged and counted, never the user's.
+		mHistoryRead.Inc()
+		return fmt.Errorf("%s: reading history: %w", stage, err)
 	}
 	msg := shortMsg(de.Msg)
 	switch de.Type {

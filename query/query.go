@@ -215,6 +215,7 @@ func (e *Engine) execute(ctx context.Context, sqlText string, consume func(conte
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	defer e.track()()
+	ctx = context.WithValue(ctx, historyDirKey{}, e.cfg.HistoryDir) // for classify
 
 	conn, err := e.db.Conn(ctx)
 	if err != nil {
