@@ -93,6 +93,9 @@ type Deps struct {
 	Notifier Notifier
 	// Alerts lists and acknowledges alerts (account.Store); nil: 503.
 	Alerts AlertStore
+	// Entities annotates countries, regions and ASNs with their metadata
+	// (entity.Registry); nil: every code is annotated as unknown.
+	Entities Entities
 }
 
 // Config configures the HTTP server.

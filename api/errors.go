@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/netwarden/netwarden/internal/account"
+	"github.com/netwarden/netwarden/internal/entity"
 	"github.com/netwarden/netwarden/internal/resource"
 	"github.com/netwarden/netwarden/query"
 	"github.com/netwarden/netwarden/stream/notify"
@@ -65,7 +66,7 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, account.ErrExists), errors.Is(err, watchlist.ErrBusy):
 		return http.StatusConflict
-	case errors.Is(err, account.ErrInvalid):
+	case errors.Is(err, account.ErrInvalid), errors.Is(err, entity.ErrBadCode):
 		return http.StatusBadRequest
 	case errors.Is(err, notify.ErrNotConfigured):
 		return http.StatusServiceUnavailable

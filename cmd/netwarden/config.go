@@ -17,6 +17,7 @@ import (
 	"github.com/netwarden/netwarden/ingest/scrape"
 	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/broker"
+	"github.com/netwarden/netwarden/internal/entity"
 	"github.com/netwarden/netwarden/query"
 	"github.com/netwarden/netwarden/stream/alerts"
 	"github.com/netwarden/netwarden/stream/history"
@@ -42,6 +43,9 @@ type Config struct {
 	Notify    notify.Config       `yaml:"notify"`
 	Watchlist watchlist.Config    `yaml:"watchlist"`
 	Alerts    alerts.Config       `yaml:"alerts"`
+	// Entity: metadata of countries, ASNs and regions for outage
+	// detection. Unset, it is the shared data's files that exist.
+	Entity entity.Config `yaml:"entity"`
 }
 
 // DataConfig says where state lives.
@@ -192,6 +196,21 @@ func (c *Config) defaults() {
 		c.Notify.PublicURL = "http://" + net.JoinHostPort(host, port)
 	}
 	c.Notify.Defaults()
+	if c.Entity == (entity.Config{}) {
+		c.Entity = existingEntityFiles(entity.Defaults())
+	}
+}
+
+// existingEntityFiles keeps the default metadata files that exist, so a
+// checkout without ../shared runs with no metadata (every code is then
+// annotated as unknown) instead of failing.
+func existingEntityFiles(c entity.Config) entity.Config {
+	for _, p := range []*string{&c.CountriesCSV, &c.ASNDB, &c.CityDB} {
+		if _, err := os.Stat(*p); err != nil {
+			*p = ""
+		}
+	}
+	return c
 }
 
 func (c Config) validate() error {
@@ -204,7 +223,7 @@ func (c Config) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q (want text or json)", c.Log.Format))
 	}
-	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate())
+	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate(), c.Entity.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

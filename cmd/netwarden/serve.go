@@ -13,6 +13,7 @@ import (
 	"github.com/netwarden/netwarden/ingest/scrape"
 	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/broker"
+	"github.com/netwarden/netwarden/internal/entity"
 	"github.com/netwarden/netwarden/internal/lifecycle"
 	"github.com/netwarden/netwarden/query"
 	"github.com/netwarden/netwarden/stream/alerts"
@@ -65,6 +66,13 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 
+	entities, err := entity.Load(cfg.Entity)
+	if err != nil {
+		return err
+	}
+	nc, na, nr := entities.Counts()
+	log.Info("entity metadata", "countries", nc, "asns", na, "regions", nr)
+
 	notifier := notify.New(cfg.Notify, accounts, log.With("component", "notify"))
 
 	state := live.New()
@@ -116,6 +124,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		Notifier:   notifier,
 		Watchlists: watchlists,
 		Alerts:     accounts,
+		Entities:   entities,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():

@@ -29,6 +29,12 @@ const (
 	TopicChanges = "netwarden.changes"
 	// TopicAlerts carries alerts as JSON, keyed by account (stream/alerts).
 	TopicAlerts = "netwarden.alerts.blocklist"
+	// TopicTelemetry carries outage-detection points as JSON
+	// (detect.Point), keyed by "datasource/entity_type/entity_code".
+	TopicTelemetry = "netwarden.telemetry"
+	// TopicAlertsOutage carries outage alerts as JSON, keyed by
+	// "entity_type/entity_code" (stream/outage).
+	TopicAlertsOutage = "netwarden.alerts.outage"
 )
 
 // Config says which Kafka to use.
@@ -139,7 +145,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
 		b.seeds = c.ListenAddrs()
 		log.Info("embedded kafka started", "addrs", b.seeds, "dir", cfg.Embedded.Dir)
 	}
-	if err := b.EnsureTopics(ctx, TopicChanges, TopicAlerts); err != nil {
+	if err := b.EnsureTopics(ctx, TopicChanges, TopicAlerts, TopicTelemetry, TopicAlertsOutage); err != nil {
 		b.Close()
 		return nil, err
 	}
