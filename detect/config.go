@@ -3,6 +3,7 @@ package detect
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -20,6 +21,7 @@ type DatasourceConfig struct {
 	Window       int64   `yaml:"window"`        // moving-median window, seconds; a multiple of Bin
 	WarmUp       int     `yaml:"warm_up"`       // values the window must hold before a bin is judged
 	MinPredicted float64 `yaml:"min_predicted"` // below this prediction a bin is not judged (normal)
+	MinDrop      float64 `yaml:"min_drop"`      // a bin is normal unless at least this far below the prediction (absolute units)
 	Warning      float64 `yaml:"warning"`       // warning when value < historical * Warning
 	Critical     float64 `yaml:"critical"`      // critical when value < historical * Critical
 	MinDuration  int     `yaml:"min_duration"`  // bins a new level must last before it is alerted
@@ -40,6 +42,8 @@ func (c DatasourceConfig) Validate() error {
 		return fmt.Errorf("warm_up %d: must be in [1, %d] (bins in the window)", c.WarmUp, c.Slots())
 	case c.MinPredicted < 0:
 		return fmt.Errorf("min_predicted %g: must be >= 0", c.MinPredicted)
+	case !(c.MinDrop >= 0 && c.MinDrop < math.Inf(1)):
+		return fmt.Errorf("min_drop %g: must be finite and >= 0", c.MinDrop)
 	case !(c.Critical > 0 && c.Critical <= c.Warning && c.Warning <= 1):
 		return fmt.Errorf("thresholds critical %g, warning %g: need 0 < critical <= warning <= 1", c.Critical, c.Warning)
 	case c.MinDuration < 1:
@@ -57,12 +61,13 @@ type Config struct {
 }
 
 // Defaults are IODA's: moving median over 24 h for bgp, 7 d for probing and telescope;
-// bgp warning < 0.99x, critical < 0.5x; probing 0.8x / 0.5x; telescope 0.25x / 0.1x.
+// bgp warning < 0.99x, critical < 0.5x; probing 0.8x / 0.5x; telescope 0.25x / 0.1x. Beyond
+// IODA, a bgp bin must also be at least 3 /24s below the baseline to leave normal (MinDrop).
 func Defaults() Config {
-	ds := func(bin, window int64, minPred, warn, crit float64) DatasourceConfig {
+	ds := func(bin, window int64, minPred, minDrop, warn, crit float64) DatasourceConfig {
 		slots := int(window / bin)
 		return DatasourceConfig{
-			Bin: bin, Window: window, WarmUp: slots / 4, MinPredicted: minPred,
+			Bin: bin, Window: window, WarmUp: slots / 4, MinPredicted: minPred, MinDrop: minDrop,
 			Warning: warn, Critical: crit, MinDuration: 2, AcceptAfter: slots / 2,
 		}
 	}
@@ -70,9 +75,12 @@ func Defaults() Config {
 	return Config{
 		Grace: 600,
 		Datasources: map[string]DatasourceConfig{
-			BGP:         ds(300, day, 10, 0.99, 0.5),
-			PingSlash24: ds(600, 7*day, 10, 0.8, 0.5),
-			UCSDNT:      ds(300, 7*day, 10, 0.25, 0.1),
+			// min_drop 3 /24s: with warning at 0.99, an entity of a few hundred /24s or less
+			// crosses the threshold when one or two /24s wobble (bench/detect measured 13 false
+			// alerts per entity-month without it, 0.06 with it, recall unchanged).
+			BGP:         ds(300, day, 10, 3, 0.99, 0.5),
+			PingSlash24: ds(600, 7*day, 10, 0, 0.8, 0.5),
+			UCSDNT:      ds(300, 7*day, 10, 0, 0.25, 0.1),
 		},
 	}
 }

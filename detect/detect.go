@@ -12,10 +12,11 @@
 //     grace period. Bins without a point are not judged (producers publish zeros for dark entities).
 //   - Baseline: the median of the series' values in the window (t-Window, t). A bin is judged only
 //     once the window holds WarmUp values and the median is at least MinPredicted.
-//   - Levels: critical when value < median*Critical, warning when value < median*Warning, else
-//     normal. Inpainting: a bin judged warning or critical enters the window as the median, not as
-//     its value, so an outage does not drag the baseline down; after AcceptAfter such bins in a row
-//     the window is replaced by their real values (a lasting new level is accepted).
+//   - Levels: normal when value > median-MinDrop; otherwise critical when value <
+//     median*Critical, warning when value < median*Warning, else normal. Inpainting: a bin
+//     judged warning or critical enters the window as the median, not as its value, so an outage
+//     does not drag the baseline down; after AcceptAfter such bins in a row the window is
+//     replaced by their real values (a lasting new level is accepted).
 //   - Alerts only on level transitions, after the new level held MinDuration evaluated bins in a
 //     row (a bin not judged counts as normal); the alert's time, value and historyValue are those
 //     of the first bin of the new level.
@@ -413,6 +414,7 @@ func (s *series) judge(t int64) (v, pred float64, judged bool, cand Level) {
 		if pred >= cfg.MinPredicted {
 			judged = true
 			switch {
+			case pred-v < cfg.MinDrop:
 			case v < pred*cfg.Critical:
 				cand = Critical
 			case v < pred*cfg.Warning:

@@ -112,6 +112,14 @@ func TestDSL(t *testing.T) {
 			name: "min duration: flapping between warning and critical stays silent", series: "100 100 100 70 40 70 40 100 100",
 			tune: func(c *DatasourceConfig) { c.MinDuration = 2; c.AcceptAfter = 5 }, want: "",
 		},
+		{
+			name: "min drop: a drop smaller than min_drop is normal", series: "10 10 10 7 7 10",
+			tune: func(c *DatasourceConfig) { c.MinDrop = 4 }, want: "",
+		},
+		{
+			name: "min drop: a drop of min_drop or more is judged by the thresholds", series: "10 10 10 6 6 10",
+			tune: func(c *DatasourceConfig) { c.MinDrop = 4 }, want: "3:warning 5:normal",
+		},
 		{name: "a spike is normal", series: "100 100 100 400 100 100", want: ""},
 		{name: "a lasting rise becomes the baseline", series: "100 100 100 400 400 400 100", want: "6:critical"},
 	}
@@ -247,6 +255,8 @@ func TestConfigValidate(t *testing.T) {
 		{"warm-up beyond window", func(c *DatasourceConfig) { c.WarmUp = 6 }},
 		{"critical above warning", func(c *DatasourceConfig) { c.Critical = 0.9 }},
 		{"zero min duration", func(c *DatasourceConfig) { c.MinDuration = 0 }},
+		{"negative min drop", func(c *DatasourceConfig) { c.MinDrop = -1 }},
+		{"NaN min drop", func(c *DatasourceConfig) { c.MinDrop = math.NaN() }},
 		{"accept before warm-up", func(c *DatasourceConfig) { c.AcceptAfter = 2 }},
 	} {
 		cfg := testConfig()

@@ -40,7 +40,7 @@ func reference(cfg DatasourceConfig, ps []Point) []Alert {
 			} else {
 				median = (window[n/2-1] + window[n/2]) / 2
 			}
-			if median >= cfg.MinPredicted {
+			if median >= cfg.MinPredicted && median-p.Value >= cfg.MinDrop {
 				if p.Value < median*cfg.Critical {
 					cand = Critical
 				} else if p.Value < median*cfg.Warning {
@@ -132,7 +132,7 @@ func diffAlerts(t *testing.T, what string, got, want []Alert) {
 
 func TestAgainstReference(t *testing.T) {
 	small := testConfig()
-	small.Datasources["b"] = DatasourceConfig{Bin: 600, Window: 12 * 600, WarmUp: 4, MinPredicted: 10,
+	small.Datasources["b"] = DatasourceConfig{Bin: 600, Window: 12 * 600, WarmUp: 4, MinPredicted: 10, MinDrop: 40,
 		Warning: 0.8, Critical: 0.5, MinDuration: 2, AcceptAfter: 8}
 	cases := []struct {
 		name   string
