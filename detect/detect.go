@@ -17,9 +17,13 @@
 //     judged warning or critical enters the window as the median, not as its value, so an outage
 //     does not drag the baseline down; after AcceptAfter such bins in a row the window is
 //     replaced by their real values (a lasting new level is accepted).
-//   - Alerts only on level transitions, after the new level held MinDuration evaluated bins in a
-//     row (a bin not judged counts as normal); the alert's time, value and historyValue are those
-//     of the first bin of the new level.
+//   - Alerts only on level transitions: the alerted level moves to the level farthest from it
+//     that each of the last MinDuration evaluated bins reached on the same side (a bin not
+//     judged counts as normal). With MinDuration 2, from normal: warning, critical raises a
+//     warning (a critical then needs two critical bins in a row); critical, critical raises a
+//     critical; from critical: warning, normal is a warning. The alert's time, value and
+//     historyValue are those of the first bin of that run (the longest run of bins at that
+//     level or beyond).
 //   - Memory: two float64 per window slot per series (bgp 24 h: 4.6 KB; 7 d at 300 s: 32 KB);
 //     series are never dropped. A Detector is not safe for concurrent use.
 package detect
@@ -140,11 +144,8 @@ type series struct {
 	last   int64     // start of the last evaluated bin
 	fresh  bool      // nothing evaluated yet
 	level  Level
-	pend   Level // candidate level and its first bin
-	pendN  int
-	pendT  int64
-	pendV  float64
-	pendH  float64
+	up     [3]runStart // per level l, the run of bins judged l or more severe
+	down   [3]runStart // per level l, the run of bins judged l or less severe
 	run    []binVal // real values of the current inpainted run
 	queued []binVal // points waiting for their bin's evaluation
 }
@@ -446,27 +447,58 @@ func (s *series) judge(t int64) (v, pred float64, judged bool, cand Level) {
 	return v, pred, judged, cand
 }
 
-// transition moves the alerted level on after bin t judged cand.
+// transition moves the alerted level on after bin t judged cand: to the level farthest from
+// the current one that the last MinDuration bins all reached on the same side.
 func (s *series) transition(t int64, v, pred float64, cand Level, out []Alert) []Alert {
+	for l := Normal; l <= Critical; l++ {
+		s.up[l].extend(cand >= l, t, v, pred)
+		s.down[l].extend(cand <= l, t, v, pred)
+	}
 	cfg := &s.ds.cfg
+	var to *runStart
 	switch {
-	case cand == s.level:
-		s.pendN = 0
-		return out
-	case s.pendN > 0 && cand == s.pend:
-		s.pendN++
-	default:
-		s.pend, s.pendN, s.pendT, s.pendV, s.pendH = cand, 1, t, v, pred
+	case cand > s.level:
+		for l := Critical; l > s.level && to == nil; l-- {
+			if s.up[l].n >= cfg.MinDuration {
+				to = &s.up[l]
+				s.level = l
+			}
+		}
+	case cand < s.level:
+		for l := Normal; l < s.level && to == nil; l++ {
+			if s.down[l].n >= cfg.MinDuration {
+				to = &s.down[l]
+				s.level = l
+			}
+		}
 	}
-	if s.pendN < cfg.MinDuration {
+	if to == nil {
 		return out
 	}
-	s.level, s.pendN = s.pend, 0
 	return append(out, Alert{
 		Datasource: s.key.ds, EntityType: s.key.typ, EntityCode: s.key.code,
-		Time: s.pendT, Level: s.level, Condition: Condition(*cfg, s.level),
-		Value: s.pendV, HistoryValue: s.pendH, Method: Method, Window: cfg.Window,
+		Time: to.t, Level: s.level, Condition: Condition(*cfg, s.level),
+		Value: to.v, HistoryValue: to.h, Method: Method, Window: cfg.Window,
 	})
+}
+
+// runStart is a run of consecutive evaluated bins: its length and its first bin.
+type runStart struct {
+	n    int
+	t    int64
+	v, h float64
+}
+
+// extend adds a bin to the run if in, else ends the run.
+func (r *runStart) extend(in bool, t int64, v, h float64) {
+	switch {
+	case !in:
+		r.n = 0
+	case r.n == 0:
+		*r = runStart{1, t, v, h}
+	default:
+		r.n++
+	}
 }
 
 // Condition is the alert condition of a level, as IODA writes it.

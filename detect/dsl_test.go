@@ -109,8 +109,16 @@ func TestDSL(t *testing.T) {
 			tune: func(c *DatasourceConfig) { c.MinDuration = 2 }, want: "3:critical 6:normal",
 		},
 		{
-			name: "min duration: flapping between warning and critical stays silent", series: "100 100 100 70 40 70 40 100 100",
-			tune: func(c *DatasourceConfig) { c.MinDuration = 2; c.AcceptAfter = 5 }, want: "",
+			name: "min duration: flapping between warning and critical is a warning", series: "100 100 100 70 40 70 40 100 100",
+			tune: func(c *DatasourceConfig) { c.MinDuration = 2; c.AcceptAfter = 5 }, want: "3:warning 7:normal",
+		},
+		{
+			name: "min duration: warning then critical alerts the warning, then the critical", series: "100 100 100 70 40 40 100 100",
+			tune: func(c *DatasourceConfig) { c.MinDuration = 2; c.AcceptAfter = 5 }, want: "3:warning 4:critical 6:normal",
+		},
+		{
+			name: "min duration: recovery through a warning is a warning first", series: "100 100 100 40 40 70 100 100 100",
+			tune: func(c *DatasourceConfig) { c.MinDuration = 2; c.AcceptAfter = 5 }, want: "3:critical 5:warning 6:normal",
 		},
 		{
 			name: "min drop: a drop smaller than min_drop is normal", series: "10 10 10 7 7 10",

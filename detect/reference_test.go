@@ -20,9 +20,12 @@ func reference(cfg DatasourceConfig, ps []Point) []Alert {
 	var history []fedValue // what entered the baseline, by bin
 	var run []fedValue     // real values of the current run of bins out of normal
 	level := Normal
-	var pending []Point // bins of the candidate new level, in a row
-	var pendingLevel Level
-	var pendingHistory float64
+	type judgedBin struct {
+		p      Point
+		cand   Level // the bin's level judged alone
+		median float64
+	}
+	var judged []judgedBin // every bin, in time order
 	var alerts []Alert
 	for _, p := range ps {
 		var window []float64
@@ -60,21 +63,40 @@ func reference(cfg DatasourceConfig, ps []Point) []Alert {
 			}
 		}
 
-		if cand == level {
-			pending = nil
-			continue
+		judged = append(judged, judgedBin{p, cand, median})
+		// Levels beyond the current one on the side of this bin, farthest first: the level moves
+		// to the first one the last MinDuration bins all reached.
+		var beyond []Level
+		switch {
+		case cand > level:
+			for l := Critical; l > level; l-- {
+				beyond = append(beyond, l)
+			}
+		case cand < level:
+			for l := Normal; l < level; l++ {
+				beyond = append(beyond, l)
+			}
 		}
-		if len(pending) == 0 || cand != pendingLevel {
-			pending, pendingLevel, pendingHistory = nil, cand, median
-		}
-		pending = append(pending, p)
-		if len(pending) == cfg.MinDuration {
-			level = cand
-			first := pending[0]
-			alerts = append(alerts, Alert{Datasource: first.Datasource, EntityType: first.EntityType, EntityCode: first.EntityCode,
-				Time: first.Time, Level: level, Condition: Condition(cfg, level), Value: first.Value,
-				HistoryValue: pendingHistory, Method: Method, Window: cfg.Window})
-			pending = nil
+		for _, l := range beyond {
+			reached := func(b judgedBin) bool {
+				if l > level {
+					return b.cand >= l
+				}
+				return b.cand <= l
+			}
+			run := 0
+			for run < len(judged) && reached(judged[len(judged)-1-run]) {
+				run++
+			}
+			if run < cfg.MinDuration {
+				continue
+			}
+			first := judged[len(judged)-run]
+			level = l
+			alerts = append(alerts, Alert{Datasource: first.p.Datasource, EntityType: first.p.EntityType, EntityCode: first.p.EntityCode,
+				Time: first.p.Time, Level: level, Condition: Condition(cfg, level), Value: first.p.Value,
+				HistoryValue: first.median, Method: Method, Window: cfg.Window})
+			break
 		}
 	}
 	return alerts
