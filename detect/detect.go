@@ -146,8 +146,8 @@ type series struct {
 	level  Level
 	up     [3]runStart // per level l, the run of bins judged l or more severe
 	down   [3]runStart // per level l, the run of bins judged l or less severe
-	run    []binVal // real values of the current inpainted run
-	queued []binVal // points waiting for their bin's evaluation
+	run    []binVal    // real values of the current inpainted run
+	queued []binVal    // points waiting for their bin's evaluation
 }
 
 // Detector holds every series' state. It is not safe for concurrent use; its owner feeds it.
