@@ -240,15 +240,18 @@ type dsFigures struct {
 	Outages, Detected int // outages >= 30 min, and those detected
 	Short, ShortFound int // outages < 30 min, and those detected (for information)
 	FalseAlerts       int
+	FalseCritical     int   // of FalseAlerts, those to critical
 	Delays            []int // bins, one per detected long outage
 }
 
 // figures of one method over a scenario.
 type figures struct {
-	dsFigures                          // per outage, any of its datasources
-	PerDS        map[string]*dsFigures // per (outage, datasource) signal
-	EntityMonths float64
-	Series, Bins int
+	dsFigures                                       // per outage, any of its datasources
+	Catalogue, CatalogueFound int                   // of the outages >= 30 min, the real catalogue's
+	Decoys, DecoyHits         int                   // decoy windows (see decoy) and those "detected"
+	PerDS                     map[string]*dsFigures // per (outage, datasource) signal
+	EntityMonths              float64
+	Series, Bins              int
 }
 
 func (f *dsFigures) recall() float64 {
@@ -301,6 +304,10 @@ func (f *figures) score(mc *monthCase, r run) {
 			if !slices.ContainsFunc(s.Injected, func(w simulate.Window) bool { return b >= w.From && b < w.To+afterEnd }) {
 				f.FalseAlerts++
 				f.PerDS[s.Datasource].FalseAlerts++
+				if lv[b] == nwdetect.Critical {
+					f.FalseCritical++
+					f.PerDS[s.Datasource].FalseCritical++
+				}
 			}
 		}
 	}
@@ -352,11 +359,57 @@ func (f *figures) score(mc *monthCase, r run) {
 				f.Detected++
 				f.Delays = append(f.Delays, best)
 			}
+			if !strings.HasPrefix(o.ID, "syn-") {
+				f.Catalogue++
+				if found {
+					f.CatalogueFound++
+				}
+			}
+			f.decoy(mc, r, o, byEntity[ent{o.EntityType, o.EntityCode}])
 		default:
 			f.Short++
 			if found {
 				f.ShortFound++
 			}
+		}
+	}
+}
+
+// decoy scores a decoy of outage o: the same entity, datasources and length a week later (or
+// earlier, to stay in the month), where no outage was injected in any of those series (nor
+// afterEnd bins around one). A decoy "detected" (a level out of normal at one of its bins) is
+// a detection by chance: what recall would be if the method alerted at random.
+func (f *figures) decoy(mc *monthCase, r run, o simulate.Injection, series []int) {
+	const week = 7 * 86400
+	from, to := o.Start.Unix()+week, o.End.Unix()+week
+	if to > mc.To.Unix() {
+		from, to = from-2*week, to-2*week
+	}
+	if from < mc.From.Unix() {
+		return
+	}
+	type span struct{ i, from, to int }
+	var spans []span
+	for _, i := range series {
+		s := &mc.Series[i]
+		if !slices.Contains(o.Datasources, s.Datasource) {
+			continue
+		}
+		b0 := int((from - s.Start) / s.Step)
+		b1 := min(len(s.Values), int((to-s.Start+s.Step-1)/s.Step))
+		if slices.ContainsFunc(s.Injected, func(w simulate.Window) bool { return b0 < w.To+afterEnd && w.From-afterEnd < b1 }) {
+			return
+		}
+		spans = append(spans, span{i, b0, b1})
+	}
+	if len(spans) == 0 {
+		return
+	}
+	f.Decoys++
+	for _, sp := range spans {
+		if slices.ContainsFunc(r.Levels[sp.i][sp.from:sp.to], func(l nwdetect.Level) bool { return l != nwdetect.Normal }) {
+			f.DecoyHits++
+			return
 		}
 	}
 }
@@ -395,8 +448,8 @@ func evaluate(tb testing.TB, w *world, sc scenario, cfg nwdetect.Config) (ours, 
 
 // summary is one line of figures.
 func (f *figures) summary() string {
-	return fmt.Sprintf("recall %.4f (%d/%d outages >= 30 min), false alerts %.3f per entity-month (%d over %.1f), delay median %.0f p90 %.0f bins; outages < 30 min found %d/%d",
-		f.recall(), f.Detected, f.Outages, f.falsePerEntityMonth(), f.FalseAlerts, f.EntityMonths,
+	return fmt.Sprintf("recall %.4f (%d/%d outages >= 30 min; catalogue %d/%d; chance: %d of %d decoys), false alerts %.3f per entity-month (%d, %d critical, over %.1f), delay median %.0f p90 %.0f bins; outages < 30 min found %d/%d",
+		f.recall(), f.Detected, f.Outages, f.CatalogueFound, f.Catalogue, f.DecoyHits, f.Decoys, f.falsePerEntityMonth(), f.FalseAlerts, f.FalseCritical, f.EntityMonths,
 		quantile(f.Delays, 0.5), quantile(f.Delays, 0.9), f.ShortFound, f.Short)
 }
 
@@ -404,7 +457,7 @@ func (f *figures) perDSSummary() string {
 	var b strings.Builder
 	for _, ds := range simulate.Datasources {
 		p := f.PerDS[ds]
-		fmt.Fprintf(&b, "\n    %-12s recall %.4f (%d/%d), false %d, delay median %.0f p90 %.0f", ds, p.recall(), p.Detected, p.Outages, p.FalseAlerts, quantile(p.Delays, 0.5), quantile(p.Delays, 0.9))
+		fmt.Fprintf(&b, "\n    %-12s recall %.4f (%d/%d), false %d (%d critical), delay median %.0f p90 %.0f", ds, p.recall(), p.Detected, p.Outages, p.FalseAlerts, p.FalseCritical, quantile(p.Delays, 0.5), quantile(p.Delays, 0.9))
 	}
 	return b.String()
 }
