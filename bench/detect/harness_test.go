@@ -317,7 +317,7 @@ func (f *figures) score(mc *monthCase, r run) {
 			continue
 		}
 		long := o.End.Sub(o.Start) >= longOutage
-		found, best := false, math.MaxInt
+		carried, found, best := false, false, math.MaxInt
 		for _, i := range byEntity[ent{o.EntityType, o.EntityCode}] {
 			s := &mc.Series[i]
 			if !slices.Contains(o.Datasources, s.Datasource) {
@@ -328,6 +328,7 @@ func (f *figures) score(mc *monthCase, r run) {
 				continue // ended before the series started
 			}
 			w := s.Injected[k]
+			carried = true
 			delay := -1
 			for b := w.From; b < w.To; b++ {
 				if r.Levels[i][b] != nwdetect.Normal {
@@ -353,6 +354,8 @@ func (f *figures) score(mc *monthCase, r run) {
 			}
 		}
 		switch {
+		case !carried:
+			// no series of the month shows it: nothing to detect
 		case long:
 			f.Outages++
 			if found {

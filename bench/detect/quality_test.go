@@ -236,3 +236,43 @@ func BenchmarkQuality(b *testing.B) {
 		})
 	}
 }
+
+// TestScore: the metrics on one hand-made bgp series of 30 days with three outages: a 2 h one
+// found one bin in, a 10 min one found, a 1 h one missed; a warning right after the first
+// outage's end (its own), and a false warning that also falls into the third outage's decoy.
+func TestScore(t *testing.T) {
+	from := month(2020, 3)
+	to := from.Add(30 * day)
+	at := func(d time.Duration) time.Time { return from.Add(d) }
+	inj := []simulate.Injection{
+		{ID: "long-found", EntityType: "asn", EntityCode: "1", Start: at(time.Hour), End: at(3 * time.Hour), Datasources: []string{simulate.DatasourceBGP}},
+		{ID: "short-found", EntityType: "asn", EntityCode: "1", Start: at(2 * day), End: at(2*day + 10*time.Minute), Datasources: []string{simulate.DatasourceBGP}},
+		{ID: "long-missed", EntityType: "asn", EntityCode: "1", Start: at(5 * day), End: at(5*day + time.Hour), Datasources: []string{simulate.DatasourceBGP}},
+		{ID: "syn-1-1", EntityType: "asn", EntityCode: "1", Start: at(20 * day), End: at(20*day + time.Hour), Datasources: []string{simulate.DatasourcePing}},
+	}
+	s := simulate.Series{Key: simulate.Key{Datasource: simulate.DatasourceBGP, EntityType: "asn", EntityCode: "1"},
+		Start: from.Unix(), Step: 300, Values: make([]float64, 30*288)}
+	s.Injected = []simulate.Window{{ID: "long-found", From: 12, To: 36}, {ID: "short-found", From: 576, To: 578}, {ID: "long-missed", From: 1440, To: 1452}}
+	lv := make([]nwdetect.Level, len(s.Values))
+	set := func(l nwdetect.Level, bins ...int) {
+		for _, b := range bins {
+			lv[b] = l
+		}
+	}
+	set(nwdetect.Warning, 13, 14, 15, 16, 17, 18, 19, 20) // long-found, 1 bin late
+	set(nwdetect.Critical, 37)                            // within 2 bins of long-found's end
+	set(nwdetect.Critical, 577)                           // short-found
+	set(nwdetect.Warning, 1440+2016+3)                    // false, in long-missed's decoy a week later
+	mc := &monthCase{From: from, To: to, Entities: []simulate.EntitySpec{{Type: "asn", Code: "1"}}, Inj: inj, Series: []simulate.Series{s}}
+	f := newFigures()
+	f.score(mc, run{Levels: [][]nwdetect.Level{lv}})
+	got := fmt.Sprintf("outages %d found %d delays %v short %d/%d catalogue %d/%d false %d (%d critical) decoys %d/%d entity-months %g",
+		f.Outages, f.Detected, f.Delays, f.ShortFound, f.Short, f.CatalogueFound, f.Catalogue, f.FalseAlerts, f.FalseCritical, f.DecoyHits, f.Decoys, f.EntityMonths)
+	want := "outages 2 found 1 delays [1] short 1/1 catalogue 1/2 false 1 (0 critical) decoys 1/2 entity-months 1"
+	if got != want {
+		t.Errorf("figures\n got %s\nwant %s", got, want)
+	}
+	if p := f.PerDS[simulate.DatasourcePing]; p.Outages != 0 {
+		t.Errorf("ping outage counted without a ping series: %+v", p)
+	}
+}
