@@ -188,15 +188,24 @@ func benchMonths(b *testing.B, w *world) []time.Time {
 
 // BenchmarkQuality reports the quality figures of the detector (recall, false/entity-month,
 // delay-median-bins, delay-p90-bins) and of IODA's plain method (ioda-*) over the catalogue's
-// busy months (benchMonths), for deep and partial outages, and each method's time per evaluated bin
+// busy months (benchMonths), for deep and partial outages (scenario seed
+// NETWARDEN_BENCH_DETECT_SEED, default 1), and each method's time per evaluated bin
 // (ns/bin-netwarden: points fed through the event-time detector; ns/bin-ioda: the plain
 // method on the series arrays).
 func BenchmarkQuality(b *testing.B) {
 	w := loadWorld(b)
 	months := benchMonths(b, w)
+	seed := uint64(scenarioSeed)
+	if s := os.Getenv("NETWARDEN_BENCH_DETECT_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			b.Fatalf("NETWARDEN_BENCH_DETECT_SEED=%q: %v", s, err)
+		}
+		seed = n
+	}
 	for _, d := range drops {
 		b.Run("drops="+d.name, func(b *testing.B) {
-			sc := scenario{Seed: scenarioSeed, Months: months, Clean: cleanPerMonth, Random: randomPerMonth, Drop: d.drop}
+			sc := scenario{Seed: seed, Months: months, Clean: cleanPerMonth, Random: randomPerMonth, Drop: d.drop}
 			var ours, ioda *figures
 			var tOurs, tIODA time.Duration
 			for b.Loop() {
