@@ -42,14 +42,10 @@ type scenario struct {
 	// Drop is the factor a datasource's value is multiplied by during an outage it shows
 	// (nil: simulate's defaults, below every critical threshold).
 	Drop map[string]float64
-	// Entities caps the entities of the catalogue simulated each month (0: all): the first
-	// ones by (type, code), for short runs.
-	Entities int
 }
 
 // world is the real data the scenarios draw from.
 type world struct {
-	reg      *entity.Registry
 	inj      []simulate.Injection // the whole catalogue, scheduled
 	entities []simulate.EntitySpec
 	offset   map[[2]string]float64
@@ -76,7 +72,7 @@ func loadWorld(tb testing.TB) *world {
 		tb.Fatalf("entity registry from %s/geo: %v", shared, err)
 	}
 	inj, _ := simulate.Schedule(outs, reg)
-	w := &world{reg: reg, inj: inj, entities: simulate.Entities(reg), offset: map[[2]string]float64{}}
+	w := &world{inj: inj, entities: simulate.Entities(reg), offset: map[[2]string]float64{}}
 	for _, e := range w.entities {
 		w.offset[[2]string{e.Type, e.Code}] = e.UTCOffset
 	}
@@ -111,9 +107,6 @@ func (w *world) build(sc scenario, month time.Time) (*monthCase, error) {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"/"+a[1], b[0]+"/"+b[1]) })
-	if sc.Entities > 0 && len(keys) > sc.Entities {
-		keys = keys[:sc.Entities]
-	}
 	kept := map[[2]string]bool{}
 	for _, k := range keys {
 		kept[k] = true

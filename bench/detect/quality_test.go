@@ -39,7 +39,8 @@ var drops = []struct {
 	{"partial", map[string]float64{simulate.DatasourceBGP: 0.9, simulate.DatasourcePing: 0.7, simulate.DatasourceTelescope: 0.2}},
 }
 
-// TestQualityGoals: on the real catalogue's outages of two busy months (one with -short),
+// TestQualityGoals: on the real catalogue's outages of two busy months (one with -short or
+// -race),
 // injected into simulated signals with random outages on top, the detector with its default
 // configuration finds at least 95 % of the outages of 30 minutes or more, raises at most one
 // false alert per entity-month, and has a median detection delay of at most one bin; for deep
@@ -49,7 +50,7 @@ var drops = []struct {
 func TestQualityGoals(t *testing.T) {
 	w := loadWorld(t)
 	months := []time.Time{month(2019, 11), month(2020, 3)}
-	if testing.Short() {
+	if testing.Short() || raceDetector {
 		months = months[1:]
 	}
 	for _, d := range drops {
