@@ -1,8 +1,8 @@
 package telemetry
 
 import (
-	"context"
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
