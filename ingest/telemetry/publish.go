@@ -90,3 +90,9 @@ func (n *NDJSON) Publish(_ context.Context, pts []detect.Point) error {
 	}
 	return nil
 }
+
+// Intake is what POST /v1/telemetry needs: a validator and a publisher.
+type Intake struct {
+	*Validator
+	*Publisher
+}
