@@ -63,9 +63,9 @@ type SimulateConfig struct {
 func SimulateDefaults() SimulateConfig {
 	return SimulateConfig{
 		Seed:         1,
-		Countries:    250,
-		Regions:      50,
-		ASNs:         200,
+		Countries:    80,
+		Regions:      20,
+		ASNs:         40,
 		Backfill:     8 * 24 * time.Hour,
 		Horizon:      24 * time.Hour,
 		Anchor:       time.Date(2020, 3, 1, 0, 0, 0, 0, time.UTC),
