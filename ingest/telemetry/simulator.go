@@ -234,7 +234,7 @@ func (s *Simulator) setEpoch(st simState) error {
 	s.st, s.series, s.genUntil = st, nil, 0
 	s.ents = s.entities()
 	if len(s.ents) == 0 {
-		return errors.New("simulate: no entity to simulate (caps all 0 and no catalogue)")
+		return errors.New("no entity to simulate: every cap is negative")
 	}
 	from, to := time.Unix(st.Epoch, 0).UTC(), time.Unix(st.Epoch, 0).Add(s.cfg.Epoch).UTC()
 	var inj []simulate.Injection
@@ -267,12 +267,31 @@ func (s *Simulator) setEpoch(st simState) error {
 	return s.save()
 }
 
-// entities are the registry's, capped per type.
+// fallbackEntities are simulated when the registry knows none (no
+// metadata files): a few countries and networks, with their local time.
+var fallbackEntities = []simulate.EntitySpec{
+	{Type: entity.TypeCountry, Code: "US", UTCOffset: -6}, {Type: entity.TypeCountry, Code: "BR", UTCOffset: -3},
+	{Type: entity.TypeCountry, Code: "DE", UTCOffset: 1}, {Type: entity.TypeCountry, Code: "NG", UTCOffset: 1},
+	{Type: entity.TypeCountry, Code: "EG", UTCOffset: 2}, {Type: entity.TypeCountry, Code: "IR", UTCOffset: 3.5},
+	{Type: entity.TypeCountry, Code: "IN", UTCOffset: 5.5}, {Type: entity.TypeCountry, Code: "MM", UTCOffset: 6.5},
+	{Type: entity.TypeCountry, Code: "ID", UTCOffset: 7}, {Type: entity.TypeCountry, Code: "JP", UTCOffset: 9},
+	{Type: entity.TypeCountry, Code: "AU", UTCOffset: 10}, {Type: entity.TypeCountry, Code: "VE", UTCOffset: -4},
+	{Type: entity.TypeASN, Code: "3307", UTCOffset: 1}, {Type: entity.TypeASN, Code: "3320", UTCOffset: 1},
+	{Type: entity.TypeASN, Code: "7922", UTCOffset: -5}, {Type: entity.TypeASN, Code: "9829", UTCOffset: 5.5},
+	{Type: entity.TypeASN, Code: "12880", UTCOffset: 3.5}, {Type: entity.TypeASN, Code: "29465", UTCOffset: 1},
+}
+
+// entities are the registry's (fallbackEntities when it knows none),
+// capped per type.
 func (s *Simulator) entities() []simulate.EntitySpec {
 	caps := map[string]int{entity.TypeCountry: s.cfg.Countries, entity.TypeRegion: s.cfg.Regions, entity.TypeASN: s.cfg.ASNs}
 	n := map[string]int{}
 	var out []simulate.EntitySpec
-	for _, e := range simulate.Entities(s.reg) {
+	all := simulate.Entities(s.reg)
+	if len(all) == 0 {
+		all = fallbackEntities
+	}
+	for _, e := range all {
 		if n[e.Type] < caps[e.Type] {
 			n[e.Type]++
 			out = append(out, e)
