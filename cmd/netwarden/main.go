@@ -6,6 +6,7 @@
 //	netwarden account create|list|plan|key|revoke ...
 //	netwarden simulate [--kafka.brokers a:9092 | --out -] [--follow=false]
 //	netwarden bgp [--kafka.brokers a:9092 | --out -] rib.gz updates.gz ...
+//	netwarden observe --datasource ping-slash24|ucsd-nt [--kafka.brokers a:9092 | --out -] [obs.txt ...]
 //	netwarden version
 //
 // main is thin: flags → config → wiring → run.
@@ -54,6 +55,7 @@ commands:
   account   manage accounts and API keys: create, list, plan, key, revoke
   simulate  publish simulated outage telemetry (backfill, then live) to Kafka or as NDJSON (--out -)
   bgp       publish the BGP visibility signal of MRT files to Kafka or as NDJSON (--out -)
+  observe   aggregate probing (responsive /24s) or telescope (source IPs) observations into telemetry points
   version   print the version
 
 run 'netwarden <command> -h' for its flags`
@@ -81,6 +83,8 @@ func run(args []string) error {
 		return cmdSimulate(ctx, args[1:])
 	case "bgp":
 		return cmdBGP(ctx, args[1:])
+	case "observe":
+		return cmdObserve(ctx, args[1:])
 	case "version":
 		fmt.Println("netwarden", version)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -191,4 +192,86 @@ func cmdBGP(ctx context.Context, args []string) error {
 	}
 	defer closeSink()
 	return bgp.NewProducer(vis, telemetry.BGPSink{Sink: sink}, fs.Args()...).Run(ctx)
+}
+
+// cmdObserve aggregates active-probing or telescope observations ("<unix
+// seconds> <IPv4>" lines, files or stdin) into per-country and per-ASN
+// counts per bin and publishes them as telemetry points.
+func cmdObserve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("observe", flag.ContinueOnError)
+	var f flags
+	f.register(fs)
+	out := fs.String("out", "", "write NDJSON points to this file ('-': stdout) instead of Kafka")
+	ds := fs.String("datasource", detect.PingSlash24, "ping-slash24 (lines are responsive /24s: any address in them) or ucsd-nt (lines are source addresses)")
+	grace := fs.Duration("grace", 10*time.Minute, "how long a bin waits for late observations")
+	pfx2as := fs.String("pfx2as", defaultPfx2AS, "CAIDA prefix2as file attributing /24s to ASNs ('': no ASN points)")
+	countries := fs.String("countries", defaultCountryDB, "MaxMind country (or city) database attributing /24s to countries ('': no country points)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := f.resolve()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log)
+	var asns, ctry *bgp.Ranges
+	if *pfx2as != "" {
+		if asns, err = bgp.LoadPfx2AS(*pfx2as); err != nil {
+			return err
+		}
+	}
+	if *countries != "" {
+		if ctry, err = bgp.LoadCountries(*countries); err != nil {
+			return err
+		}
+	}
+	bin := detect.Defaults().Datasources[*ds].Bin
+	var agg *telemetry.Aggregator
+	switch *ds {
+	case detect.PingSlash24:
+		agg, err = telemetry.NewProbing(bin, int64(*grace/time.Second), asns, ctry)
+	case detect.UCSDNT:
+		agg, err = telemetry.NewTelescope(bin, int64(*grace/time.Second), asns, ctry)
+	default:
+		return fmt.Errorf("--datasource %q: want ping-slash24 or ucsd-nt", *ds)
+	}
+	if err != nil {
+		return err
+	}
+	sink, closeSink, err := sinkFor(ctx, cfg, *out, log)
+	if err != nil {
+		return err
+	}
+	defer closeSink()
+	files := fs.Args()
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+	var total telemetry.ObserveStats
+	for _, name := range files {
+		var r io.Reader = os.Stdin
+		if name != "-" {
+			fh, err := os.Open(name)
+			if err != nil {
+				return fmt.Errorf("open observations: %w", err)
+			}
+			defer fh.Close()
+			r = fh
+		}
+		// One aggregator over all files: they are one stream in time order.
+		st, err := telemetry.Observe(ctx, agg, r, name, sink)
+		total.Observations += st.Observations
+		total.Late += st.Late
+		total.Points += st.Points
+		if err != nil {
+			return err
+		}
+	}
+	n, err := telemetry.FlushTo(ctx, agg, sink)
+	if err != nil {
+		return err
+	}
+	total.Points += n
+	log.Info("observations aggregated", "datasource", *ds, "observations", total.Observations, "late_dropped", total.Late, "points", total.Points)
+	return nil
 }

@@ -199,10 +199,28 @@ func TestTelemetryBinary(t *testing.T) {
 	if n < 100 {
 		t.Errorf("netwarden simulate wrote %d points for an hour", n)
 	}
+	// netwarden observe: probing observations of a real pfx2as table's /24s.
+	if pfx, _ := filepath.Abs(filepath.Join(sharedData, "geo", "routeviews-rv2-20170329-0200.pfx2as.gz")); fileExists(pfx) {
+		dir := t.TempDir()
+		obs := "1600000000 1.0.4.1\n1600000001 1.0.4.77\n1600000002 1.0.5.1\n1600000900 1.0.4.1\n"
+		if err := os.WriteFile(filepath.Join(dir, "obs.txt"), []byte(obs), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, stderr := runBin(t, dir, time.Minute, "observe", "--data.dir", dir, "--datasource", "ping-slash24", "--pfx2as", pfx, "--countries", "", "--out", "pts.ndjson", "obs.txt")
+		b, _ := os.ReadFile(filepath.Join(dir, "pts.ndjson"))
+		// 1.0.4.0/24 and 1.0.5.0/24 are both AS56203 in that table: 2 /24s, then 1.
+		want := `{"datasource":"ping-slash24","entity_type":"asn","entity_code":"56203","time":1599999600,"value":2}` + "\n" +
+			`{"datasource":"ping-slash24","entity_type":"asn","entity_code":"56203","time":1600000800,"value":1}` + "\n"
+		if code != 0 || string(b) != want {
+			t.Errorf("netwarden observe: exit %d %s; wrote\n%s\nwant\n%s", code, stderr, b, want)
+		}
+	}
 	if code, stderr := runBin(t, t.TempDir(), time.Minute, "simulate", "--data.dir", t.TempDir()); code == 0 || !strings.Contains(stderr, "--kafka.brokers") {
 		t.Errorf("simulate without a destination: exit %d, %q", code, stderr)
 	}
 }
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func countSim(ps []detect.Point) int {
 	n := 0
