@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/gin-gonic/gin"
 
 	"github.com/netwarden/netwarden/detect"
@@ -80,6 +81,7 @@ func (s *Server) postTelemetry(c *gin.Context) {
 		}
 		good = append(good, p)
 	}
+	metrics.GetOrCreateCounter(`netwarden_telemetry_points_total{result="rejected"}`).Add(nRejected)
 	ans := gin.H{"accepted": len(good), "rejected": rejected}
 	if rejected == nil {
 		ans["rejected"] = []rejection{}
@@ -98,6 +100,7 @@ func (s *Server) postTelemetry(c *gin.Context) {
 		s.fail(c, fmt.Errorf("telemetry %w: %v", errUnavailable, err))
 		return
 	}
+	metrics.GetOrCreateCounter(`netwarden_telemetry_points_total{result="accepted"}`).Add(len(good))
 	c.JSON(http.StatusOK, ans)
 }
 

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/netwarden/netwarden/detect"
 	"github.com/netwarden/netwarden/ingest/simulate"
 	"github.com/netwarden/netwarden/internal/entity"
@@ -128,6 +130,8 @@ func (c SimulateConfig) Validate() error {
 	return nil
 }
 
+var simulatedPoints = metrics.NewCounter(`netwarden_telemetry_simulated_points_total`)
+
 // simState is what StateFile keeps.
 type simState struct {
 	Seed      uint64 `json:"seed"`
@@ -151,6 +155,7 @@ type Simulator struct {
 	inj      []simulate.Injection
 	series   []simulate.Series
 	genUntil int64 // series cover bins ending up to here
+	sent     int   // points published by this Run
 }
 
 // NewSimulator returns a simulator of cfg's entities (from reg) into sink.
@@ -180,12 +185,17 @@ func (s *Simulator) Run(ctx context.Context) error {
 	if err := s.load(); err != nil {
 		return err
 	}
+	start, caughtUp := time.Now(), false
 	for {
 		if err := s.publishUntil(ctx, s.now().Unix()); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
+		}
+		if !caughtUp {
+			caughtUp = true
+			s.log.Info("simulation caught up; publishing each bin as it ends", "points", s.sent, "took", time.Since(start).Round(time.Millisecond))
 		}
 		if !s.follow {
 			return nil
@@ -349,6 +359,8 @@ func (s *Simulator) publishUntil(ctx context.Context, now int64) error {
 			if err := s.sink.Publish(ctx, pts[:n]); err != nil {
 				return err
 			}
+			s.sent += n
+			simulatedPoints.Add(n)
 			pts = pts[n:]
 		}
 		s.st.Published = until
