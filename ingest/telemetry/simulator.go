@@ -71,7 +71,7 @@ func SimulateDefaults() SimulateConfig {
 		Backfill:     8 * 24 * time.Hour,
 		Horizon:      24 * time.Hour,
 		Anchor:       time.Date(2020, 3, 1, 0, 0, 0, 0, time.UTC),
-		RandomPerDay: 6,
+		RandomPerDay: 12,
 		Ongoing:      3,
 		MissingRate:  0.002,
 		Epoch:        60 * 24 * time.Hour,
