@@ -43,6 +43,9 @@ func newTelemetry(cfg Config, det detect.Config, reg *entity.Registry, producer 
 	if err != nil {
 		return intake, nil, err
 	}
+	if err := sim.SetBins(det); err != nil {
+		return intake, nil, err
+	}
 	return intake, sim, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -154,8 +155,9 @@ type Simulator struct {
 	ents     []simulate.EntitySpec
 	inj      []simulate.Injection
 	series   []simulate.Series
-	genUntil int64 // series cover bins ending up to here
-	sent     int   // points published by this Run
+	bins     map[string]time.Duration // per datasource; nil: simulate's defaults
+	genUntil int64                    // series cover bins ending up to here
+	sent     int                      // points published by this Run
 }
 
 // NewSimulator returns a simulator of cfg's entities (from reg) into sink.
@@ -171,6 +173,24 @@ func NewSimulator(cfg SimulateConfig, reg *entity.Registry, sink Sink, log *slog
 
 // SetClock replaces the wall clock and the polling period (tests).
 func (s *Simulator) SetClock(now func() time.Time, tick time.Duration) { s.now, s.tick = now, tick }
+
+// SetBins makes the series use the detector's bins (of the three
+// simulated datasources).
+func (s *Simulator) SetBins(cfg detect.Config) error {
+	bins := simulate.Defaults().Bins
+	for _, ds := range simulate.Datasources {
+		if c, ok := cfg.Datasources[ds]; ok {
+			bins[ds] = time.Duration(c.Bin) * time.Second
+		}
+	}
+	c := simulate.Defaults()
+	c.Bins = bins
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("simulate with the detector's bins: %w", err)
+	}
+	s.bins = bins
+	return nil
+}
 
 // SetFollow(false) makes Run return once the backfill (everything up to
 // now) is published, instead of publishing each new bin as it ends.
@@ -292,15 +312,29 @@ var fallbackEntities = []simulate.EntitySpec{
 }
 
 // entities are the registry's (fallbackEntities when it knows none),
-// capped per type.
+// capped per type: those of fallbackEntities first, then a seeded
+// shuffle (not the alphabet's first ones).
 func (s *Simulator) entities() []simulate.EntitySpec {
 	caps := map[string]int{entity.TypeCountry: s.cfg.Countries, entity.TypeRegion: s.cfg.Regions, entity.TypeASN: s.cfg.ASNs}
 	n := map[string]int{}
 	var out []simulate.EntitySpec
 	all := simulate.Entities(s.reg)
 	if len(all) == 0 {
-		all = fallbackEntities
+		all = slices.Clone(fallbackEntities)
 	}
+	preferred := map[[2]string]bool{}
+	for _, e := range fallbackEntities {
+		preferred[[2]string{e.Type, e.Code}] = true
+	}
+	rank := func(e simulate.EntitySpec) uint64 {
+		if preferred[[2]string{e.Type, e.Code}] {
+			return 0
+		}
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d/%s/%s", s.cfg.Seed, e.Type, e.Code)
+		return h.Sum64() | 1
+	}
+	slices.SortStableFunc(all, func(a, b simulate.EntitySpec) int { return cmp.Compare(rank(a), rank(b)) })
 	for _, e := range all {
 		if n[e.Type] < caps[e.Type] {
 			n[e.Type]++
@@ -383,6 +417,9 @@ func (s *Simulator) generate(until int64) {
 	c.Start = time.Unix(s.st.Epoch, 0).UTC()
 	c.Duration = time.Duration(end-s.st.Epoch) * time.Second
 	c.MissingRate = s.cfg.MissingRate
+	if s.bins != nil {
+		c.Bins = s.bins
+	}
 	g, err := simulate.New(c)
 	if err != nil { // the config was validated: a bug
 		panic(fmt.Sprintf("simulate config: %v", err))

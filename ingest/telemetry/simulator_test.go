@@ -194,3 +194,47 @@ func consumeAll(t *testing.T, brk interface{ Seeds() []string }) []detect.Point 
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func TestSimulatorBinsAndEntities(t *testing.T) {
+	cfg := telemetry.SimulateDefaults()
+	cfg.Backfill, cfg.Horizon, cfg.Epoch = 3*time.Hour, time.Hour, 2*24*time.Hour
+	cfg.Countries, cfg.Regions, cfg.ASNs, cfg.RandomPerDay, cfg.Ongoing = 5, -1, -1, -1, -1
+	det := detect.Defaults()
+	ping := det.Datasources[detect.PingSlash24]
+	ping.Bin = 900
+	det.Datasources[detect.PingSlash24] = ping
+	var c collect
+	sim, err := telemetry.NewSimulator(cfg, registry(t), &c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetBins(det); err != nil {
+		t.Fatal(err)
+	}
+	sim.SetFollow(false)
+	if err := sim.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	countries := map[string]bool{}
+	for _, p := range c.pts {
+		if p.Datasource == detect.PingSlash24 && p.Time%900 != 0 {
+			t.Fatalf("ping point %+v not on the detector's 900 s bins", p)
+		}
+		if p.EntityType != "country" {
+			t.Fatalf("point of %s/%s with only countries asked for", p.EntityType, p.EntityCode)
+		}
+		countries[p.EntityCode] = true
+	}
+	// The well-known countries lead the sample, not the alphabet's first.
+	for cc := range countries {
+		if !strings.Contains("US BR DE NG EG IR IN MM ID JP AU VE", cc) {
+			t.Errorf("country %s sampled before the well-known ones (%v)", cc, countries)
+		}
+	}
+	if len(countries) != 5 {
+		t.Errorf("%d countries, want 5: %v", len(countries), countries)
+	}
+	if err := sim.SetBins(detect.Config{Datasources: map[string]detect.DatasourceConfig{detect.BGP: {Bin: 100_000}}}); err == nil {
+		t.Error("a bin over a day is accepted")
+	}
+}
