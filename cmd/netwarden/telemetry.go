@@ -27,8 +27,10 @@ const (
 	defaultCountryDB = "../shared/data/geo/GeoLite2-Country-Test.mmdb"
 )
 
-// telemetryMaxFuture is how far past the clock a POSTed point may be.
-const telemetryMaxFuture = time.Hour
+// telemetryMaxFuture is how far past the clock a POSTed point may be (clock
+// skew: a point names its bin start, which is never in the future; a
+// point far ahead would move the detector's watermark).
+const telemetryMaxFuture = 5 * time.Minute
 
 // newTelemetry builds the telemetry intake of POST /v1/telemetry and,
 // when the simulate section enables it, the simulator, both publishing
