@@ -293,8 +293,38 @@ func (s *Simulator) setEpoch(st simState) error {
 	}
 	slices.SortStableFunc(inj, func(a, b simulate.Injection) int { return a.Start.Compare(b.Start) })
 	s.inj = inj
+	// The entities only outages name join the sample, and every entity gets
+	// a size of at least minSize /24s.
+	seen := map[[2]string]bool{}
+	for _, e := range s.ents {
+		seen[[2]string{e.Type, e.Code}] = true
+	}
+	for _, o := range inj {
+		if k := [2]string{o.EntityType, o.EntityCode}; !seen[k] {
+			seen[k] = true
+			s.ents = append(s.ents, simulate.EntitySpec{Type: o.EntityType, Code: o.EntityCode})
+		}
+	}
+	for i := range s.ents {
+		if s.ents[i].Size == 0 {
+			s.ents[i].Size = entitySize(s.ents[i])
+		}
+	}
 	s.log.Info("simulation period", "epoch", from, "entities", len(s.ents), "outages", len(inj))
 	return s.save()
+}
+
+// minSize is the smallest entity simulated, in /24s: below about 100,
+// a bgp count that rounds between N and N+1 crosses IODA's bgp warning
+// threshold (0.99x) by itself and the entity flaps.
+const minSize = 200
+
+// entitySize is log-uniform in [minSize, 50,000] /24s, picked from the code.
+func entitySize(e simulate.EntitySpec) float64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "size/%s/%s", e.Type, e.Code)
+	u := float64(h.Sum64()%1_000_000) / 1_000_000
+	return math.Round(minSize * math.Pow(50_000/minSize, u))
 }
 
 // fallbackEntities are simulated when the registry knows none (no
