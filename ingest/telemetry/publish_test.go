@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/netwarden/netwarden/detect"
@@ -138,8 +139,20 @@ func TestPublisherOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := consume(t, brk, len(pts))
+	c := jsonschema.NewCompiler()
+	schema, err := c.Compile(filepath.Join("..", "..", "docs", "schemas", "telemetry-point.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := map[string]detect.Point{}
 	for _, r := range recs {
+		v, err := jsonschema.UnmarshalJSON(strings.NewReader(string(r.Value)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := schema.Validate(v); err != nil {
+			t.Errorf("record %s does not validate against docs/schemas/telemetry-point.json: %v", r.Value, err)
+		}
 		var p detect.Point
 		dec := json.NewDecoder(strings.NewReader(string(r.Value)))
 		dec.DisallowUnknownFields()
