@@ -45,8 +45,8 @@ type rejection struct {
 }
 
 // postTelemetry (POST /v1/telemetry, a key with the telemetry scope)
-// takes points as NDJSON (one object a line; blank lines skipped) or as
-// one JSON array, at most http.max_batch_bytes. Points are judged one by
+// takes points as NDJSON (one object a line; blank lines skipped), as
+// one JSON array or as a single object, at most http.max_batch_bytes. Points are judged one by
 // one: the good ones are published, the bad ones listed in "rejected"
 // with their 0-based index (the line among the non-blank lines, or the
 // array element) and reason. The answer is 200 when some point was
@@ -105,7 +105,8 @@ func (s *Server) postTelemetry(c *gin.Context) {
 }
 
 // splitTelemetry cuts a body into its points' JSON: the elements of an
-// array, or the non-blank lines of NDJSON.
+// array, one object (even over several lines), or the non-blank lines of
+// NDJSON.
 func splitTelemetry(body []byte) ([]json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
@@ -120,6 +121,9 @@ func splitTelemetry(body []byte) ([]json.RawMessage, error) {
 			return nil, badRequest("the array holds no point")
 		}
 		return raws, nil
+	}
+	if trimmed[0] == '{' && json.Valid(trimmed) { // one point, maybe pretty-printed
+		return []json.RawMessage{trimmed}, nil
 	}
 	var raws []json.RawMessage
 	for line := range bytes.Lines(trimmed) {

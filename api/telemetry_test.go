@@ -148,6 +148,7 @@ func TestTelemetryIntake(t *testing.T) {
 		{"ndjson mixed", key, ndjson, 200, 2, []int{1, 2, 3, 4, 6, 7, 8},
 			[]string{`datasource "merit-nt"`, "missing value", `"value" must be a number`, "expected a point object", "value -5", "unknown field", "in the future"}},
 		{"array mixed", key, array, 200, 1, []int{1, 2}, []string{`entity_type "city"`, "expected a point object, got number"}},
+		{"one pretty-printed object", key, "{\n  \"datasource\": \"bgp\",\n  \"entity_type\": \"asn\",\n  \"entity_code\": \"64496\",\n  \"time\": " + at(0) + ",\n  \"value\": 7\n}\n", 200, 1, nil, nil},
 		{"none valid", key, `{"datasource":"bgp","entity_type":"asn","entity_code":"x","time":1,"value":1}`, 400, 0, []int{0}, []string{"32-bit AS number"}},
 		{"not json at all", key, "hello\nworld", 400, 0, []int{0, 1}, nil},
 		{"broken array", key, `[{"datasource":"bgp"},`, 400, -1, nil, nil},
@@ -186,14 +187,17 @@ func TestTelemetryIntake(t *testing.T) {
 		})
 	}
 	// Exactly the accepted points are on the topic, normalised.
-	got := telemetryRecords(t, brk, 3)
+	got := telemetryRecords(t, brk, 4)
 	want := []detect.Point{
+		{Datasource: "bgp", EntityType: "asn", EntityCode: "64496", Time: bin, Value: 7},
 		{Datasource: "bgp", EntityType: "country", EntityCode: "US", Time: bin, Value: 1200},
 		{Datasource: "ping-slash24", EntityType: "asn", EntityCode: "3307", Time: bin - bin%600, Value: 0},
 		{Datasource: "ucsd-nt", EntityType: "region", EntityCode: "TR-Zinguldak", Time: bin, Value: 33.5},
 	}
 	sortPoints := func(ps []detect.Point) {
-		slices.SortFunc(ps, func(a, b detect.Point) int { return strings.Compare(a.Datasource, b.Datasource) })
+		slices.SortFunc(ps, func(a, b detect.Point) int {
+			return strings.Compare(a.Datasource+a.EntityType, b.Datasource+b.EntityType)
+		})
 	}
 	sortPoints(got)
 	if !slices.Equal(got, want) {
