@@ -96,6 +96,9 @@ type Deps struct {
 	// Entities annotates countries, regions and ASNs with their metadata
 	// (entity.Registry); nil: every code is annotated as unknown.
 	Entities Entities
+	// Telemetry checks and publishes POSTed outage-detection points
+	// (telemetry.Intake); nil: POST /v1/telemetry answers 503.
+	Telemetry Telemetry
 }
 
 // Config configures the HTTP server.
@@ -218,6 +221,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	get(data, "/lists", s.lists)
 	h.POST("/sql", s.authn(account.ScopeSQL, keyOptional), s.sql)
 	h.POST("/admin/check", s.authn(account.ScopeAdmin, keyLocal), s.check)
+	h.POST("/v1/telemetry", s.authn(account.ScopeTelemetry, keyRequired), s.postTelemetry)
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
 	get(v1, "/account", s.account)
 	s.routeUI(h)

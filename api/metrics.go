@@ -35,6 +35,8 @@ var help = map[string]string{
 	"netwarden_processor_lag_records":                 "Records on the changes topic not consumed yet (-1 when unknown).",
 	"netwarden_processor_pending_changes":             "Changes consumed but not yet committed to history.",
 	"netwarden_live_resources":                        "Resources on at least one list now.",
+	"netwarden_telemetry_points_total":                "Telemetry points POSTed to /v1/telemetry, by result (accepted, rejected).",
+	"netwarden_telemetry_simulated_points_total":      "Telemetry points published by the simulator (simulate.enabled).",
 	"netwarden_history_files":                         "Parquet files in history.",
 	"netwarden_history_rows":                          "Rows in history.",
 	"netwarden_history_bytes":                         "Bytes of Parquet files in history.",

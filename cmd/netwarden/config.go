@@ -15,6 +15,7 @@ import (
 
 	"github.com/netwarden/netwarden/api"
 	"github.com/netwarden/netwarden/ingest/scrape"
+	"github.com/netwarden/netwarden/ingest/telemetry"
 	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/broker"
 	"github.com/netwarden/netwarden/internal/entity"
@@ -46,6 +47,8 @@ type Config struct {
 	// Entity: metadata of countries, ASNs and regions for outage
 	// detection. Unset, it is the shared data's files that exist.
 	Entity entity.Config `yaml:"entity"`
+	// Simulate: simulated outage-detection telemetry (ingest/telemetry).
+	Simulate telemetry.SimulateConfig `yaml:"simulate"`
 }
 
 // DataConfig says where state lives.
@@ -89,7 +92,7 @@ func loadConfig(path string) (Config, error) {
 		if c.Account.Path != "" && !filepath.IsAbs(c.Account.Path) {
 			c.Account.Path = filepath.Join(base, c.Account.Path)
 		}
-		for _, p := range []*string{&c.Notify.SMTP.CAFile, &c.Notify.SMTP.PasswordFile} {
+		for _, p := range []*string{&c.Notify.SMTP.CAFile, &c.Notify.SMTP.PasswordFile, &c.Simulate.Catalogue, &c.Simulate.StateFile} {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(base, *p)
 			}
@@ -199,6 +202,7 @@ func (c *Config) defaults() {
 	if c.Entity == (entity.Config{}) {
 		c.Entity = existingEntityFiles(entity.Defaults())
 	}
+	simulateDefaults(c)
 }
 
 // existingEntityFiles keeps the default metadata files that exist, so a
@@ -223,7 +227,7 @@ func (c Config) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q (want text or json)", c.Log.Format))
 	}
-	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate(), c.Entity.Validate())
+	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate(), c.Entity.Validate(), c.Simulate.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

@@ -157,6 +157,8 @@ func TestTenantIsolation(t *testing.T) {
 		{"GET /v1/alerts/settings", "GET", "/v1/alerts/settings", "", 200},
 		{"PUT /v1/alerts/settings", "PUT", "/v1/alerts/settings", `{"recipients": ["a@example.com"]}`, 200},
 		{"POST /v1/alerts/test-email", "POST", "/v1/alerts/test-email", "", 503}, // no SMTP configured
+		// A's key has no telemetry scope.
+		{"POST /v1/telemetry", "POST", "/v1/telemetry", `{"datasource":"bgp","entity_type":"asn","entity_code":"64500","time":0,"value":1}`, 403},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

@@ -4,6 +4,9 @@
 //	netwarden sql [--data.dir d] "SELECT ..."
 //	netwarden check [--audit] [--http.addr localhost:8080]
 //	netwarden account create|list|plan|key|revoke ...
+//	netwarden simulate [--kafka.brokers a:9092 | --out -] [--follow=false]
+//	netwarden bgp [--kafka.brokers a:9092 | --out -] rib.gz updates.gz ...
+//	netwarden observe --datasource ping-slash24|ucsd-nt [--kafka.brokers a:9092 | --out -] [obs.txt ...]
 //	netwarden version
 //
 // main is thin: flags → config → wiring → run.
@@ -50,6 +53,9 @@ commands:
   sql       run a read-only SQL query over history:  netwarden sql "SELECT list, count(*) FROM changes GROUP BY 1"
   check     run the consistency check on a running server (--audit: also against the topic)
   account   manage accounts and API keys: create, list, plan, key, revoke
+  simulate  publish simulated outage telemetry (backfill, then live) to Kafka or as NDJSON (--out -)
+  bgp       publish the BGP visibility signal of MRT files to Kafka or as NDJSON (--out -)
+  observe   aggregate probing (responsive /24s) or telescope (source IPs) observations into telemetry points
   version   print the version
 
 run 'netwarden <command> -h' for its flags`
@@ -73,6 +79,12 @@ func run(args []string) error {
 		return cmdCheck(ctx, args[1:])
 	case "account":
 		return cmdAccount(ctx, args[1:])
+	case "simulate":
+		return cmdSimulate(ctx, args[1:])
+	case "bgp":
+		return cmdBGP(ctx, args[1:])
+	case "observe":
+		return cmdObserve(ctx, args[1:])
 	case "version":
 		fmt.Println("netwarden", version)
 		return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/netwarden/netwarden/api"
+	"github.com/netwarden/netwarden/detect"
 	"github.com/netwarden/netwarden/ingest/scrape"
 	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/broker"
@@ -108,6 +109,13 @@ func cmdServe(ctx context.Context, args []string) error {
 	proc.SetTap(alerter)
 	watchlists.OnImport(alerter.Initial)
 
+	// Telemetry in (issue 7): POST /v1/telemetry and, with simulate.enabled,
+	// the simulator publish to netwarden.telemetry.
+	intake, simulator, err := newTelemetry(cfg, detect.Defaults(), entities, producer, log.With("component", "simulate"))
+	if err != nil {
+		return err
+	}
+
 	checker := check.NewJob(store, proc, state, cfg.Check.Every, log.With("component", "check"))
 	checker.SetAuditor(check.NewAuditor(brk, store, log.With("component", "audit")))
 	checker.SetVerifier(store)
@@ -125,6 +133,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		Watchlists: watchlists,
 		Alerts:     accounts,
 		Entities:   entities,
+		Telemetry:  intake,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():
@@ -176,6 +185,7 @@ func cmdServe(ctx context.Context, args []string) error {
 			}
 			return scraper.Run(ctx)
 		}},
+		lifecycle.Component{Name: "simulate", Run: runSimulator(simulator)},
 		lifecycle.Component{Name: "http", Run: srv.Run},
 	)
 }
