@@ -96,6 +96,9 @@ type Deps struct {
 	// Entities annotates countries, regions and ASNs with their metadata
 	// (entity.Registry); nil: every code is annotated as unknown.
 	Entities Entities
+	// Subscriptions keeps accounts' outage subscriptions (account.Store);
+	// nil: /v1/subscriptions answers 503.
+	Subscriptions Subscriptions
 }
 
 // Config configures the HTTP server.
@@ -227,6 +230,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	v1.POST("/alerts/test-email", s.testEmail)
 	get(v1, "/alerts", s.alerts)
 	v1.POST("/alerts/:id/ack", s.ackAlert)
+	s.subscriptionRoutes(v1)
 	get(h, "/metrics", serveMetrics)
 	get(h, "/healthz", s.healthz)
 	get(h, "/readyz", s.readyz)
