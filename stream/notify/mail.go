@@ -96,7 +96,9 @@ func (view) Window(sec int64) string {
 }
 
 // URLOf is an outage's entity page.
-func (v view) URLOf(o *account.Outage) string { return v.entityBase + o.EntityType + "/" + o.EntityCode }
+func (v view) URLOf(o *account.Outage) string {
+	return v.entityBase + o.EntityType + "/" + o.EntityCode
+}
 
 // Blocklist and Outages say which kinds of alerts the digest holds.
 func (v view) Blocklist() bool { return v.count(false) > 0 }
