@@ -25,11 +25,10 @@ type item struct {
 
 // view is what the digest templates render.
 type view struct {
-	Account    account.Account
-	Items      []item
-	Dashboard  string
-	Sent       time.Time
-	entityBase string // an outage's entity page is entityBase + "type/code"
+	Account   account.Account
+	Items     []item
+	Dashboard string
+	Sent      time.Time
 }
 
 var funcs = map[string]any{"join": strings.Join, "num": num, "outageWhat": outageWhat}
@@ -61,7 +60,7 @@ var htmlDigest = htmltemplate.Must(htmltemplate.New("html").Funcs(htmltemplate.F
 {{end}}{{if .Outages}}<h3>Outages of your subscriptions</h3>
 <table cellpadding="4" style="border-collapse:collapse">
 <tr><th align="left">Entity</th><th align="left">Event</th><th align="left">Value</th><th align="left">Condition</th><th align="left">Historical</th><th align="left">When (UTC)</th></tr>
-{{range .Items}}{{with .Outage}}<tr><td><a href="{{$.URLOf .}}">{{.EntityName}}</a> ({{.EntityType}} {{.EntityCode}})</td><td>{{outageWhat .}}</td><td>{{num .Value}}</td><td>{{.Condition}}</td><td>{{num .HistoryValue}}</td><td>{{$.Time .Time}}</td></tr>
+{{range .Items}}{{$url := .URL}}{{with .Outage}}<tr><td><a href="{{$url}}">{{.EntityName}}</a> ({{.EntityType}} {{.EntityCode}})</td><td>{{outageWhat .}}</td><td>{{num .Value}}</td><td>{{.Condition}}</td><td>{{num .HistoryValue}}</td><td>{{$.Time .Time}}</td></tr>
 {{end}}{{end}}</table>
 {{end}}<p><a href="{{.Dashboard}}">All alerts in the dashboard</a></p>
 </body></html>
@@ -95,11 +94,6 @@ func (view) Window(sec int64) string {
 	return (time.Duration(sec) * time.Second).String()
 }
 
-// URLOf is an outage's entity page.
-func (v view) URLOf(o *account.Outage) string {
-	return v.entityBase + o.EntityType + "/" + o.EntityCode
-}
-
 // Blocklist and Outages say which kinds of alerts the digest holds.
 func (v view) Blocklist() bool { return v.count(false) > 0 }
 
@@ -130,7 +124,7 @@ func (n *Notifier) alertURL(a account.Alert) string {
 }
 
 func (n *Notifier) view(d *digest, now time.Time) view {
-	v := view{Account: d.acct, Dashboard: n.cfg.PublicURL + "/ui/", Sent: now, entityBase: n.cfg.PublicURL + "/ui/entity/"}
+	v := view{Account: d.acct, Dashboard: n.cfg.PublicURL + "/ui/", Sent: now}
 	for _, a := range d.alerts {
 		v.Items = append(v.Items, item{Alert: a, URL: n.alertURL(a)})
 	}
