@@ -91,9 +91,10 @@ func TestTenantIsolation(t *testing.T) {
 	s.waitIdle(2 * time.Minute)
 
 	// B's objects: watched entries (one already listed: an initial
-	// alert), a mute, settings.
+	// alert), a mute, settings, an outage subscription.
 	s.must(t, b.key, "POST", "/v1/alerts/watchlist", "192.0.2.0/28\n198.51.100.23\n", 200)
 	s.must(t, b.key, "POST", "/v1/alerts/mutes", "203.0.113.0/30\n", 200)
+	s.must(t, b.key, "POST", "/v1/subscriptions", `{"entity_type": "asn", "entity_code": "AS4242420001"}`, 201)
 	bSettings := s.must(t, b.key, "PUT", "/v1/alerts/settings", `{"recipients": ["b@example.net", "noc-b@example.net"], "email_enabled": true}`, 200)
 	var bAlert map[string]any
 	for deadline := time.Now().Add(30 * time.Second); bAlert == nil; time.Sleep(200 * time.Millisecond) {
@@ -111,6 +112,7 @@ func TestTenantIsolation(t *testing.T) {
 			s.must(t, b.key, "GET", "/v1/alerts/watchlist", "", 200)["entries"],
 			s.must(t, b.key, "GET", "/v1/alerts/mutes", "", 200)["entries"],
 			s.must(t, b.key, "GET", "/v1/alerts/settings", "", 200),
+			s.must(t, b.key, "GET", "/v1/subscriptions", "", 200),
 		})
 	}
 	before := bState()
@@ -120,7 +122,7 @@ func TestTenantIsolation(t *testing.T) {
 	leaks := func(t *testing.T, path string, m map[string]any) {
 		t.Helper()
 		j := jsonText(m)
-		for _, w := range []string{"b@example.net", "noc-b@example.net", "192.0.2.0/28", "203.0.113.0/30", secretB} {
+		for _, w := range []string{"b@example.net", "noc-b@example.net", "192.0.2.0/28", "203.0.113.0/30", "4242420001", secretB} {
 			if w != "" && strings.Contains(j, w) && !strings.Contains(path, w) {
 				t.Fatalf("A sees B's %q: %s", w, j)
 			}
@@ -157,6 +159,9 @@ func TestTenantIsolation(t *testing.T) {
 		{"GET /v1/alerts/settings", "GET", "/v1/alerts/settings", "", 200},
 		{"PUT /v1/alerts/settings", "PUT", "/v1/alerts/settings", `{"recipients": ["a@example.com"]}`, 200},
 		{"POST /v1/alerts/test-email", "POST", "/v1/alerts/test-email", "", 503}, // no SMTP configured
+		{"GET /v1/subscriptions", "GET", "/v1/subscriptions", "", 200},
+		{"DELETE /v1/subscriptions/:entityType/:entityCode", "DELETE", "/v1/subscriptions/asn/4242420001", "", 404},
+		{"POST /v1/subscriptions", "POST", "/v1/subscriptions", `{"entity_type": "asn", "entity_code": "4242420002"}`, 201},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

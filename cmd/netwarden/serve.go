@@ -125,6 +125,9 @@ func cmdServe(ctx context.Context, args []string) error {
 		Watchlists: watchlists,
 		Alerts:     accounts,
 		Entities:   entities,
+		// Outage subscriptions (issue 7); the outage service's tap is
+		// subscribe.New(accounts, entities).
+		Subscriptions: accounts,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():
