@@ -115,6 +115,10 @@ func TestSubscriptionsAPI(t *testing.T) {
 	if names, n, limit := list(keyA); strings.Join(names, " ") != "asn/3307 country/US region/GB-ENG" || n != 3 || limit != 3 {
 		t.Fatalf("A's list %v %v %v", names, n, limit)
 	}
+	if a := call(t, "GET", hs.URL+"/v1/account", keyA); a.code != 200 || a.body["usage"].(map[string]any)["subscriptions"] != 3.0 ||
+		a.body["usage"].(map[string]any)["subscriptions_limit"] != 3.0 || a.body["limits"].(map[string]any)["subscriptions"] != 3.0 {
+		t.Fatalf("account usage %d %v", a.code, a.body)
+	}
 	// B: none of A's, cannot remove A's, has its own budget.
 	if names, _, _ := list(keyB); len(names) != 0 {
 		t.Fatalf("B sees %v", names)

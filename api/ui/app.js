@@ -129,6 +129,7 @@ async function overview() {
     usageCard('Watched addresses', watched ?? '–', wlimit, ''),
     usageCard('Alert recipients', recips ?? '–', rlimit, ''),
     mutes !== null ? usageCard('Muted entries', mutes, mlimit, '') : '',
+    u.subscriptions !== undefined ? usageCard('Outage subscriptions', u.subscriptions, u.subscriptions_limit, '') : '',
     usageCard('API hits today (UTC)', u.hits_today, u.hits_quota, ''));
   main().replaceChildren(
     h('h1', {}, 'Overview'),

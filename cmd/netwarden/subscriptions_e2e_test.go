@@ -136,6 +136,15 @@ func TestDashboardSubscriptionsE2E(t *testing.T) {
 	}
 	screenshot(t, ctx, "alerts-outages")
 
+	// The overview counts them against the plan.
+	cdp(t, ctx, "overview", time.Minute,
+		chromedp.Navigate(base+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="overview"]`)),
+	)
+	if limits := text(t, ctx, "#limits"); !strings.Contains(limits, "Outage subscriptions\n2 / 25") {
+		t.Fatalf("overview: %q", limits)
+	}
+
 	// Unsubscribe from the country.
 	cdp(t, ctx, "unsubscribe", time.Minute,
 		chromedp.Navigate(base+"/ui/subscriptions"),
