@@ -34,7 +34,7 @@ func init() {
 			created     BIGINT NOT NULL,
 			PRIMARY KEY (account_id, entity_type, entity_code)
 		)`,
-		`CREATE INDEX subscriptions_entity ON subscriptions (entity_type, entity_code)`,
+		`CREATE INDEX subscriptions_entity ON subscriptions (entity_type, entity_code, account_id)`,
 		`ALTER TABLE alerts ADD COLUMN outage_id BIGINT`,
 		`ALTER TABLE alerts ADD COLUMN outage TEXT`,
 		`CREATE UNIQUE INDEX alerts_outage ON alerts (account_id, outage_id) WHERE outage_id IS NOT NULL`,
