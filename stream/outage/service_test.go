@@ -11,10 +11,12 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/netwarden/netwarden/detect"
@@ -258,9 +260,26 @@ func sameAlerts(t *testing.T, what string, got, want []detect.Alert) {
 	}
 }
 
-// consumeAlertTopic reads every record of the outage alert topic.
+// consumeAlertTopic reads every record of the outage alert topic and
+// validates each against docs/schemas/alert-outage.json.
 func consumeAlertTopic(t *testing.T, brk *broker.Broker) []outage.Record {
 	t.Helper()
+	sc := jsonschema.NewCompiler()
+	sc.AssertFormat()
+	schema, err := sc.Compile(filepath.Join("..", "..", "docs", "schemas", "alert-outage.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	validate := func(b []byte) error {
+		v, err := jsonschema.UnmarshalJSON(strings.NewReader(string(b)))
+		if err != nil {
+			return err
+		}
+		return schema.Validate(v)
+	}
+	if validate([]byte(`{"id":1,"datasource":"bgp","entity_type":"city","entity_code":"x","entity_name":"x","time":0,"level":"normal","condition":"c","value":0,"historyValue":0,"method":"median","window":1}`)) == nil {
+		t.Fatal("the schema accepts entity_type city")
+	}
 	cl, err := brk.NewClient(kgo.ConsumeTopics(broker.TopicAlertsOutage), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
@@ -283,6 +302,9 @@ func consumeAlertTopic(t *testing.T, brk *broker.Broker) []outage.Record {
 			t.Fatalf("read %d of %d alert records", len(out), total)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
+			if err := validate(r.Value); err != nil {
+				t.Errorf("alert record %s does not validate: %v", r.Value, err)
+			}
 			var rec outage.Record
 			if err := json.Unmarshal(r.Value, &rec); err != nil {
 				t.Errorf("alert record %s: %v", r.Value, err)
