@@ -26,8 +26,16 @@ func (f Filter) where(timeCol string) (string, []any) {
 		conds = append(conds, timeCol+" >= ? AND "+timeCol+" < ?")
 		args = append(args, f.From, f.Until)
 	}
+	// A unary + keeps SQLite off an index: with only an entity type or
+	// a datasource, the time index is the selective one (the entity
+	// index would scan every alert of the type, the unique key every
+	// alert of the datasource).
 	if f.EntityType != "" {
-		conds = append(conds, "entity_type = ?")
+		if f.EntityCode == "" {
+			conds = append(conds, "+entity_type = ?")
+		} else {
+			conds = append(conds, "entity_type = ?")
+		}
 		args = append(args, f.EntityType)
 	}
 	if f.EntityCode != "" {
@@ -35,7 +43,7 @@ func (f Filter) where(timeCol string) (string, []any) {
 		args = append(args, f.EntityCode)
 	}
 	if f.Datasource != "" {
-		conds = append(conds, "datasource = ?")
+		conds = append(conds, "+datasource = ?")
 		args = append(args, f.Datasource)
 	}
 	if len(conds) == 0 {
@@ -78,21 +86,39 @@ func (s *Store) Events(ctx context.Context, f Filter) ([]detect.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	conds := []string{"start < ?", "(end_time IS NULL OR end_time > ?)"}
-	args := []any{f.Until, f.From}
+	longest, err := s.mark(ctx, markMaxEvent)
+	if err != nil {
+		return nil, err
+	}
+	var conds []string
+	var args []any
 	if f.EntityType != "" {
-		conds = append(conds, "entity_type = ?")
+		if f.EntityCode == "" {
+			conds = append(conds, " AND +entity_type = ?") // the start index is the selective one
+		} else {
+			conds = append(conds, " AND entity_type = ?")
+		}
 		args = append(args, f.EntityType)
 	}
 	if f.EntityCode != "" {
-		conds = append(conds, "entity_code = ?")
+		conds = append(conds, " AND entity_code = ?")
 		args = append(args, f.EntityCode)
 	}
 	if f.Datasource != "" {
-		conds = append(conds, "(',' || datasources || ',') LIKE ?")
+		conds = append(conds, " AND (',' || datasources || ',') LIKE ?")
 		args = append(args, "%,"+f.Datasource+",%")
 	}
-	q := `SELECT entity_type, entity_code, start, end_time, level, score, datasources FROM events WHERE ` + strings.Join(conds, " AND ") + ` ORDER BY start, entity_type, entity_code`
+	filter := strings.Join(conds, "")
+	// Ended events overlapping the range started at most the longest
+	// event's duration before it: a two-sided range on start. Ongoing
+	// ones are found by their NULL end.
+	const cols = `SELECT entity_type, entity_code, start, end_time, level, score, datasources FROM events `
+	q := cols + `WHERE start >= ? AND start < ? AND end_time > ?` + filter +
+		` UNION ALL ` + cols + `WHERE end_time IS NULL AND start < ?` + filter +
+		` ORDER BY start, entity_type, entity_code`
+	all := append([]any{f.From - longest, f.Until, f.From}, args...)
+	all = append(append(all, f.Until), args...)
+	args = all
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}

@@ -28,6 +28,7 @@ const (
 	markWatermark = "watermark" // detector watermark (unix seconds) at the last commit
 	markPublished = "published" // highest alert id produced to the alert topic
 	markTapped    = "tapped"    // highest alert id handed to the tap
+	markMaxEvent  = "max_event" // longest ended event, seconds (bounds event range scans)
 )
 
 var schema = []string{
@@ -256,17 +257,24 @@ func refold(ctx context.Context, tx *sql.Tx, typ, code string, from, asOf int64)
 	if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE entity_type = ? AND entity_code = ? AND start >= ?`, typ, code, from); err != nil {
 		return err
 	}
-	for _, e := range detect.Events(plain, asOf) {
+	return insertEvents(ctx, tx, detect.Events(plain, asOf))
+}
+
+func insertEvents(ctx context.Context, tx *sql.Tx, evs []detect.Event) error {
+	var longest int64
+	for _, e := range evs {
 		var end any
 		if !e.Ongoing {
 			end = e.End
+			longest = max(longest, e.Duration)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO events (entity_type, entity_code, start, end_time, level, score, datasources) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			e.EntityType, e.EntityCode, e.Start, end, int(e.Level), e.Score, strings.Join(e.Datasources, ",")); err != nil {
 			return err
 		}
 	}
-	return nil
+	_, err := tx.ExecContext(ctx, `INSERT INTO marks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`, markMaxEvent, longest)
+	return err
 }
 
 type querier interface {
