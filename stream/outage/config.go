@@ -30,6 +30,9 @@ type Config struct {
 	// PublishBatch is the most alerts produced or tapped per round
 	// (default 1000).
 	PublishBatch int `yaml:"publish_batch"`
+	// ExportEvery is how often alerts and events are exported as Parquet
+	// for SQL (outage_alerts, outage_events; default 30 s).
+	ExportEvery time.Duration `yaml:"export_every"`
 }
 
 // Defaults fills zero fields.
@@ -53,6 +56,9 @@ func (c *Config) Defaults() {
 	if c.PublishBatch == 0 {
 		c.PublishBatch = 1000
 	}
+	if c.ExportEvery == 0 {
+		c.ExportEvery = 30 * time.Second
+	}
 }
 
 // Validate checks c.
@@ -69,6 +75,8 @@ func (c Config) Validate() error {
 		return errors.New("detect.tick must be positive")
 	case c.PublishBatch < 1:
 		return errors.New("detect.publish_batch must be positive")
+	case c.ExportEvery <= 0:
+		return errors.New("detect.export_every must be positive")
 	}
 	return nil
 }
