@@ -99,6 +99,8 @@ type Deps struct {
 	// Subscriptions keeps accounts' outage subscriptions (account.Store);
 	// nil: /v1/subscriptions answers 503.
 	Subscriptions Subscriptions
+	// Outages answers the outage routes (outage.Service); nil: 503.
+	Outages Outages
 }
 
 // Config configures the HTTP server.
@@ -219,6 +221,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	get(data, "/bademail_batch", s.badBatch(resource.Email, "email"))
 	data.POST("/bademail_batch", s.badBatch(resource.Email, "email"))
 	get(data, "/lists", s.lists)
+	s.outageRoutes(data)
 	h.POST("/sql", s.authn(account.ScopeSQL, keyOptional), s.sql)
 	h.POST("/admin/check", s.authn(account.ScopeAdmin, keyLocal), s.check)
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
