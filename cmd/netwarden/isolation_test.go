@@ -105,6 +105,17 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	}
 	bID := fmt.Sprint(int64(bAlert["id"].(float64)))
+	// An outage of B's subscribed AS: the outage service taps it into
+	// B's alerts.
+	produceOutage(t, s, [2]string{"asn", "4242420001"})
+	var bOutage string
+	for deadline := time.Now().Add(time.Minute); bOutage == ""; time.Sleep(200 * time.Millisecond) {
+		if al, _ := s.must(t, b.key, "GET", "/v1/alerts?type=outage", "", 200)["alerts"].([]any); len(al) > 0 {
+			bOutage = fmt.Sprint(int64(al[0].(map[string]any)["id"].(float64)))
+		} else if time.Now().After(deadline) {
+			t.Fatal("no outage alert for B's subscribed AS")
+		}
+	}
 	bState := func() string {
 		t.Helper()
 		return jsonText([]any{
@@ -129,8 +140,8 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		als, _ := m["alerts"].([]any)
 		for _, al := range als {
-			if fmt.Sprint(int64(al.(map[string]any)["id"].(float64))) == bID {
-				t.Fatalf("A sees B's alert %s: %s", bID, j)
+			if id := fmt.Sprint(int64(al.(map[string]any)["id"].(float64))); id == bID || id == bOutage {
+				t.Fatalf("A sees B's alert %s: %s", id, j)
 			}
 		}
 	}
@@ -144,6 +155,8 @@ func TestTenantIsolation(t *testing.T) {
 		{"GET /v1/alerts", "GET", "/v1/alerts", "", 200},
 		{"GET /v1/alerts", "GET", "/v1/alerts?ip=198.51.100.23", "", 200},
 		{"POST /v1/alerts/:id/ack", "POST", "/v1/alerts/" + bID + "/ack", "", 404},
+		{"POST /v1/alerts/:id/ack", "POST", "/v1/alerts/" + bOutage + "/ack", "", 404},
+		{"GET /v1/alerts", "GET", "/v1/alerts?type=outage", "", 200},
 		{"GET /v1/alerts/watchlist", "GET", "/v1/alerts/watchlist", "", 200},
 		{"GET /v1/alerts/watchlist/*entry", "GET", "/v1/alerts/watchlist/192.0.2.0/28", "", 404},
 		{"GET /v1/alerts/watchlist/*entry", "GET", "/v1/alerts/watchlist/192.0.2.1", "", 404},

@@ -58,32 +58,7 @@ func TestOutageSubscriptionsBinary(t *testing.T) {
 	s.must(t, keyA, "POST", "/v1/subscriptions", `{"entity_type": "asn", "entity_code": "AS3307"}`, 201)
 	s.must(t, keyB, "POST", "/v1/subscriptions", `{"entity_type": "country", "entity_code": "DE"}`, 201)
 
-	// Two days of bgp visibility for three entities, 5-minute bins; the
-	// US loses 90 % for half an hour on the second day, then recovers.
-	// DE and AS3307 stay flat.
-	const bin = 300
-	t0 := time.Now().Add(-4*24*time.Hour).Unix() / bin * bin
-	drop := t0 + 36*3600
-	var recs []*kgo.Record
-	for at := t0; at < t0+48*3600; at += bin {
-		for _, e := range [][2]string{{"country", "US"}, {"country", "DE"}, {"asn", "3307"}} {
-			v := 1000.0 + float64((at/bin)%7)
-			if e[1] == "US" && at >= drop && at < drop+1800 {
-				v = 100
-			}
-			p := detect.Point{Datasource: "bgp", EntityType: e[0], EntityCode: e[1], Time: at, Value: v}
-			b, _ := json.Marshal(p)
-			recs = append(recs, &kgo.Record{Topic: broker.TopicTelemetry, Key: []byte("bgp/" + e[0] + "/" + e[1]), Value: b})
-		}
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", s.kport)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
+	t0 := produceOutage(t, s, [2]string{"country", "US"}, [2]string{"country", "DE"}, [2]string{"asn", "3307"})
 
 	// The outage service's own alerts per entity (IODA v2 API).
 	outageIDs := func(typ, code string) []int64 {
@@ -161,4 +136,37 @@ func TestOutageSubscriptionsBinary(t *testing.T) {
 	if strings.Contains(jsonText(s.must(t, keyB, "GET", "/v1/alerts", "", 200)), "United States") {
 		t.Fatal("B sees A's outage alerts")
 	}
+}
+
+// produceOutage produces two days of bgp visibility (5-minute bins,
+// starting four days ago) for the entities (type, code) to the binary's
+// telemetry topic; the first one loses 90 % for half an hour on the
+// second day, then recovers, the others stay flat. It returns the first
+// bin's time.
+func produceOutage(t *testing.T, s *server, entities ...[2]string) int64 {
+	t.Helper()
+	const bin = 300
+	t0 := time.Now().Add(-4*24*time.Hour).Unix() / bin * bin
+	drop := t0 + 36*3600
+	var recs []*kgo.Record
+	for at := t0; at < t0+48*3600; at += bin {
+		for i, e := range entities {
+			v := 1000.0 + float64((at/bin)%7)
+			if i == 0 && at >= drop && at < drop+1800 {
+				v = 100
+			}
+			p := detect.Point{Datasource: "bgp", EntityType: e[0], EntityCode: e[1], Time: at, Value: v}
+			b, _ := json.Marshal(p)
+			recs = append(recs, &kgo.Record{Topic: broker.TopicTelemetry, Key: []byte("bgp/" + e[0] + "/" + e[1]), Value: b})
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", s.kport)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return t0
 }
