@@ -749,3 +749,22 @@ func TestOutageAlertsInDigestAndWebhook(t *testing.T) {
 		t.Errorf("unreported after delivery: %v", u)
 	}
 }
+
+// TestDigestSubject: the subject counts each kind of alert, from numbers
+// only.
+func TestDigestSubject(t *testing.T) {
+	for _, tc := range []struct {
+		blocklist, outages int
+		want               string
+	}{
+		{1, 0, "netwarden: 1 new alert on your watched addresses"},
+		{2, 0, "netwarden: 2 new alerts on your watched addresses"},
+		{0, 1, "netwarden: 1 new outage alert on your subscriptions"},
+		{0, 3, "netwarden: 3 new outage alerts on your subscriptions"},
+		{2, 1, "netwarden: 3 new alerts: 2 on your watched addresses, 1 outage on your subscriptions"},
+	} {
+		if got := digestSubject(tc.blocklist, tc.outages); got != tc.want {
+			t.Errorf("digestSubject(%d, %d) = %q, want %q", tc.blocklist, tc.outages, got, tc.want)
+		}
+	}
+}
