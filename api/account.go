@@ -30,6 +30,14 @@ func (s *Server) account(c *gin.Context) {
 		usage["recipients"], usage["recipients_limit"] = w.Recipients, w.RecipientsLimit
 		usage["mutes"], usage["mutes_limit"] = w.Mutes, w.MutesLimit
 	}
+	if s.deps.Subscriptions != nil {
+		subs, err := s.deps.Subscriptions.Subscriptions(c.Request.Context(), p.Account.ID)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		usage["subscriptions"], usage["subscriptions_limit"] = len(subs), plan.Subscriptions
+	}
 	c.JSON(http.StatusOK, gin.H{
 		"account": p.Account,
 		"key":     gin.H{"id": p.KeyID, "scopes": p.Scopes},

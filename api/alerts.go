@@ -77,10 +77,17 @@ func alertFilter(c *gin.Context) (f account.AlertFilter, page, items int64, err 
 		return
 	}
 	switch k := account.AlertKind(c.Query("kind")); k {
-	case "", account.KindListed, account.KindInitial, account.KindCleared:
+	case "", account.KindListed, account.KindInitial, account.KindCleared, account.KindOutage:
 		f.Kind = k
 	default:
-		err = badRequest("kind=%q: want listed, initial or cleared", clip(string(k)))
+		err = badRequest("kind=%q: want listed, initial, cleared or outage", clip(string(k)))
+		return
+	}
+	switch t := account.AlertType(c.Query("type")); t {
+	case "", account.TypeBlocklist, account.TypeOutage:
+		f.Type = t
+	default:
+		err = badRequest("type=%q: want blocklist or outage", clip(string(t)))
 		return
 	}
 	f.List = c.Query("list")
@@ -106,8 +113,9 @@ func alertFilter(c *gin.Context) (f account.AlertFilter, page, items int64, err 
 
 // alerts answers GET /v1/alerts: the key's account's alerts, newest
 // first, filtered by created time (from, until: RFC 3339 or Unix
-// seconds), status, kind, list and ip (an address or CIDR: alerts whose
-// resource overlaps it), paged within the first account.AlertCountCap
+// seconds), status, type (blocklist or outage), kind (listed, initial,
+// cleared, outage), list (for outage alerts: the datasource) and ip (an
+// address or CIDR: blocklist alerts whose resource overlaps it), paged within the first account.AlertCountCap
 // matches (a deeper page is 400: narrow by time).
 func (s *Server) alerts(c *gin.Context) {
 	p, ok := s.keyed(c, "alerts", s.deps.Alerts != nil)

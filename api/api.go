@@ -99,6 +99,11 @@ type Deps struct {
 	// Telemetry checks and publishes POSTed outage-detection points
 	// (telemetry.Intake); nil: POST /v1/telemetry answers 503.
 	Telemetry Telemetry
+	// Subscriptions keeps accounts' outage subscriptions (account.Store);
+	// nil: /v1/subscriptions answers 503.
+	Subscriptions Subscriptions
+	// Outages answers the outage routes (outage.Service); nil: 503.
+	Outages Outages
 }
 
 // Config configures the HTTP server.
@@ -219,6 +224,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	get(data, "/bademail_batch", s.badBatch(resource.Email, "email"))
 	data.POST("/bademail_batch", s.badBatch(resource.Email, "email"))
 	get(data, "/lists", s.lists)
+	s.outageRoutes(data)
 	h.POST("/sql", s.authn(account.ScopeSQL, keyOptional), s.sql)
 	h.POST("/admin/check", s.authn(account.ScopeAdmin, keyLocal), s.check)
 	h.POST("/v1/telemetry", s.authn(account.ScopeTelemetry, keyRequired), s.postTelemetry)
@@ -231,6 +237,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	v1.POST("/alerts/test-email", s.testEmail)
 	get(v1, "/alerts", s.alerts)
 	v1.POST("/alerts/:id/ack", s.ackAlert)
+	s.subscriptionRoutes(v1)
 	get(h, "/metrics", serveMetrics)
 	get(h, "/healthz", s.healthz)
 	get(h, "/readyz", s.readyz)

@@ -51,6 +51,8 @@ var help = map[string]string{
 	"netwarden_audits_total":                          "Audits run (history against the changes topic).",
 	"netwarden_consistency_mismatches":                "Resources whose live state differed from the history fold in the last check.",
 	"netwarden_notify_deliveries_total":               "Digest deliveries, by channel (e-mail, webhook) and result (ok, retry, failed).",
+	"netwarden_subscribe_outage_alerts_total":         "Outage alerts handed to the subscription tap (re-deliveries included).",
+	"netwarden_subscribe_activity_rows_total":         "Activity rows the subscription tap added (one per outage alert and subscribed account).",
 }
 
 // serveMetrics writes the process-wide metrics in the Prometheus text

@@ -87,6 +87,7 @@ func TestDashboardAssets(t *testing.T) {
 	}{
 		{"/ui/", "text/html", 200, `src="/ui/assets/app.js"`},
 		{"/ui/alerts", "text/html", 200, "<title>netwarden</title>"},
+		{"/ui/subscriptions", "text/html", 200, "<title>netwarden</title>"},
 		{"/ui/ip/192.0.2.1", "text/html", 200, "<title>netwarden</title>"},
 		{"/ui/ip/2001:db8::/48", "text/html", 200, "<title>netwarden</title>"},
 		{"/ui/assets/app.js", "text/javascript", 200, "X-CSRF-Token"},

@@ -129,6 +129,7 @@ async function overview() {
     usageCard('Watched addresses', watched ?? '–', wlimit, ''),
     usageCard('Alert recipients', recips ?? '–', rlimit, ''),
     mutes !== null ? usageCard('Muted entries', mutes, mlimit, '') : '',
+    u.subscriptions !== undefined ? usageCard('Outage subscriptions', u.subscriptions, u.subscriptions_limit, '') : '',
     usageCard('API hits today (UTC)', u.hits_today, u.hits_quota, ''));
   main().replaceChildren(
     h('h1', {}, 'Overview'),
@@ -252,28 +253,84 @@ function loadMutes() {
   });
 }
 
+// activityType is the Activity table's type filter ('' = all).
+let activityType = '';
+
 function loadActivity() {
   return section('activity-body', async (el) => {
-    const r = await api('GET', '/v1/alerts?items=50');
+    const r = await api('GET', '/v1/alerts?items=50' + (activityType ? '&type=' + activityType : ''));
     const rows = r.alerts;
-    el.replaceChildren(rows.length === 0 ? h('p', {class: 'muted'}, 'No alerts yet.') :
-      h('table', {id: 'activity-table'}, h('thead', {}, h('tr', {}, ['Time', 'Kind', 'Listed', 'Watched', 'List', 'On lists', 'Status', ''].map(t => h('th', {}, t)))),
-        h('tbody', {}, rows.map(a => h('tr', {'data-id': a.id, 'data-status': a.status},
+    const filter = h('select', {id: 'activity-type', 'aria-label': 'Alert type', onchange: (ev) => { activityType = ev.target.value; loadActivity(); }},
+      [['', 'All alerts'], ['blocklist', 'Blocklist'], ['outage', 'Outages']].map(([v, t]) => h('option', {value: v, selected: v === activityType}, t)));
+    el.replaceChildren(h('div', {class: 'row'}, filter),
+      rows.length === 0 ? h('p', {class: 'muted'}, 'No alerts yet.') :
+      h('table', {id: 'activity-table'}, h('thead', {}, h('tr', {}, ['Time', 'Kind', 'Resource', 'Watched', 'List / signal', 'Details', 'Status', ''].map(t => h('th', {}, t)))),
+        h('tbody', {}, rows.map(a => h('tr', {'data-id': a.id, 'data-status': a.status, 'data-type': a.type},
           h('td', {}, fmtTime(a.created)),
-          h('td', {}, h('span', {class: 'badge ' + a.kind}, a.kind)),
-          h('td', {class: 'mono'}, h('a', {href: '/ui/ip/' + short(a.resource)}, short(a.resource))),
+          a.outage ? h('td', {}, h('span', {class: 'badge outage ' + a.outage.level}, a.outage.level === 'normal' ? 'recovered' : 'outage ' + a.outage.level))
+            : h('td', {}, h('span', {class: 'badge ' + a.kind}, a.kind)),
+          a.outage ? h('td', {}, h('a', {href: '/ui/entity/' + a.outage.entity_type + '/' + encodeURIComponent(a.outage.entity_code)}, a.outage.entity_name),
+            h('span', {class: 'muted'}, ' ' + a.resource))
+            : h('td', {class: 'mono'}, h('a', {href: '/ui/ip/' + short(a.resource)}, short(a.resource))),
           h('td', {class: 'mono'}, short(a.watched)),
           h('td', {}, a.list),
-          h('td', {}, (a.lists || []).join(', ')),
+          a.outage ? h('td', {class: 'outage-detail'}, 'value ' + fmtNum(a.outage.value) + ' ' + a.outage.condition + ', historical ' + fmtNum(a.outage.historyValue))
+            : h('td', {}, (a.lists || []).join(', ')),
           h('td', {}, h('span', {class: 'badge status ' + a.status}, a.status)),
           h('td', {},
             a.status !== 'acknowledged' ? h('button', {type: 'button', class: 'ack', onclick: async () => {
               try { await api('POST', `/v1/alerts/${a.id}/ack`); loadActivity(); } catch (err) { msg(el, err.message, true); }
             }}, 'Acknowledge') : '',
             ' ',
-            h('button', {type: 'button', class: 'mute', onclick: async () => {
+            a.outage ? '' : h('button', {type: 'button', class: 'mute', onclick: async () => {
               try { await api('POST', '/v1/alerts/mutes', a.resource); loadMutes(); loadActivity(); } catch (err) { msg(el, err.message, true); }
             }}, 'Mute')))))));
+  });
+}
+
+// ---- subscriptions ---------------------------------------------------
+
+async function subscriptionsPage() {
+  const out = h('div', {id: 'subscribe-msg'});
+  const typ = h('select', {id: 'sub-type', 'aria-label': 'Entity type'},
+    [['country', 'Country (ISO code, e.g. US)'], ['asn', 'AS number (e.g. 3307)'], ['region', 'Region (geoname id or ISO 3166-2, e.g. GB-ENG)']].map(([v, t]) => h('option', {value: v}, t)));
+  const code = h('input', {id: 'sub-code', placeholder: 'US', 'aria-label': 'Entity code', size: 16, required: true});
+  const form = h('form', {id: 'subscribe', class: 'row', onsubmit: async (ev) => {
+    ev.preventDefault();
+    msg(out, '');
+    try {
+      const r = await api('POST', '/v1/subscriptions', {entity_type: typ.value, entity_code: code.value.trim()});
+      msg(out, 'Subscribed to ' + r.entity_name + ' (' + r.entity_type + ' ' + r.entity_code + ').');
+      code.value = '';
+      loadSubscriptions();
+    } catch (err) { msg(out, err.message, true); }
+  }}, typ, code, h('button', {class: 'primary', type: 'submit'}, 'Subscribe'));
+  main().replaceChildren(
+    h('h1', {}, 'Outage subscriptions'),
+    h('section', {class: 'card', id: 'subscribe-card'}, h('h2', {}, 'Subscribe'),
+      h('p', {class: 'muted'}, 'Outage alerts of the countries, regions and networks you subscribe to join your alert activity, digest e-mails and webhook.'),
+      form, out),
+    h('section', {class: 'card', id: 'subscriptions'}, h('h2', {}, 'Subscribed'), h('div', {id: 'subscriptions-body'}, 'Loading…')));
+  await loadSubscriptions();
+}
+
+function loadSubscriptions() {
+  return section('subscriptions-body', async (el) => {
+    const r = await api('GET', '/v1/subscriptions');
+    el.replaceChildren(
+      h('p', {class: 'muted', id: 'subscriptions-count'}, fmtNum(r.count) + ' of ' + fmtNum(r.limit) + ' subscriptions your plan allows'),
+      meter(r.count, r.limit),
+      r.subscriptions.length === 0 ? h('p', {class: 'muted'}, 'No subscriptions yet.') :
+      h('table', {id: 'subscriptions-table'}, h('thead', {}, h('tr', {}, ['Type', 'Code', 'Name', 'Since', ''].map(t => h('th', {}, t)))),
+        h('tbody', {}, r.subscriptions.map(sub => h('tr', {'data-entity': sub.entity_type + '/' + sub.entity_code},
+          h('td', {}, sub.entity_type),
+          h('td', {class: 'mono'}, sub.entity_code),
+          h('td', {}, h('a', {href: '/ui/entity/' + sub.entity_type + '/' + encodeURIComponent(sub.entity_code)}, sub.entity_name),
+            sub.known ? '' : h('span', {class: 'muted'}, ' (no metadata)')),
+          h('td', {}, fmtTime(sub.created)),
+          h('td', {}, h('button', {type: 'button', class: 'unsubscribe', onclick: async () => {
+            try { await api('DELETE', '/v1/subscriptions/' + sub.entity_type + '/' + encodeURIComponent(sub.entity_code)); loadSubscriptions(); } catch (err) { msg(el, err.message, true); }
+          }}, 'Unsubscribe')))))));
   });
 }
 
@@ -363,6 +420,7 @@ async function boot() {
   let page = 'overview';
   try {
     if (p === '/ui/alerts') { page = 'alerts'; await alertsPage(); }
+    else if (p === '/ui/subscriptions') { page = 'subscriptions'; await subscriptionsPage(); }
     else if (p.startsWith('/ui/ip/')) { page = 'ip'; await ipPage(decodeURIComponent(p.slice('/ui/ip/'.length))); }
     else await overview();
   } catch (e) {

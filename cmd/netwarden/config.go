@@ -23,6 +23,7 @@ import (
 	"github.com/netwarden/netwarden/stream/alerts"
 	"github.com/netwarden/netwarden/stream/history"
 	"github.com/netwarden/netwarden/stream/notify"
+	"github.com/netwarden/netwarden/stream/outage"
 	"github.com/netwarden/netwarden/stream/processor"
 	"github.com/netwarden/netwarden/stream/watchlist"
 )
@@ -49,6 +50,8 @@ type Config struct {
 	Entity entity.Config `yaml:"entity"`
 	// Simulate: simulated outage-detection telemetry (ingest/telemetry).
 	Simulate telemetry.SimulateConfig `yaml:"simulate"`
+	// Detect: the outage detector and its store (stream/outage).
+	Detect outage.Config `yaml:"detect"`
 }
 
 // DataConfig says where state lives.
@@ -178,6 +181,9 @@ func (c *Config) defaults() {
 		c.History.Dir = filepath.Join(c.Data.Dir, "history")
 	}
 	c.History.Defaults()
+	if c.Query.OutageDir == "" {
+		c.Query.OutageDir = filepath.Join(c.Data.Dir, "outage", "sql")
+	}
 	if c.Query.HistoryDir == "" {
 		c.Query.HistoryDir = c.History.Dir
 	}
@@ -203,6 +209,10 @@ func (c *Config) defaults() {
 		c.Entity = existingEntityFiles(entity.Defaults())
 	}
 	simulateDefaults(c)
+	if c.Detect.Path == "" {
+		c.Detect.Path = filepath.Join(c.Data.Dir, "outage", "outage.db")
+	}
+	c.Detect.Defaults()
 }
 
 // existingEntityFiles keeps the default metadata files that exist, so a
@@ -227,7 +237,7 @@ func (c Config) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q (want text or json)", c.Log.Format))
 	}
-	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate(), c.Entity.Validate(), c.Simulate.Validate())
+	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate(), c.Entity.Validate(), c.Simulate.Validate(), c.Detect.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

@@ -91,9 +91,10 @@ func TestTenantIsolation(t *testing.T) {
 	s.waitIdle(2 * time.Minute)
 
 	// B's objects: watched entries (one already listed: an initial
-	// alert), a mute, settings.
+	// alert), a mute, settings, an outage subscription.
 	s.must(t, b.key, "POST", "/v1/alerts/watchlist", "192.0.2.0/28\n198.51.100.23\n", 200)
 	s.must(t, b.key, "POST", "/v1/alerts/mutes", "203.0.113.0/30\n", 200)
+	s.must(t, b.key, "POST", "/v1/subscriptions", `{"entity_type": "asn", "entity_code": "AS4242420001"}`, 201)
 	bSettings := s.must(t, b.key, "PUT", "/v1/alerts/settings", `{"recipients": ["b@example.net", "noc-b@example.net"], "email_enabled": true}`, 200)
 	var bAlert map[string]any
 	for deadline := time.Now().Add(30 * time.Second); bAlert == nil; time.Sleep(200 * time.Millisecond) {
@@ -104,6 +105,17 @@ func TestTenantIsolation(t *testing.T) {
 		}
 	}
 	bID := fmt.Sprint(int64(bAlert["id"].(float64)))
+	// An outage of B's subscribed AS: the outage service taps it into
+	// B's alerts.
+	produceOutage(t, s, [2]string{"asn", "4242420001"})
+	var bOutage string
+	for deadline := time.Now().Add(time.Minute); bOutage == ""; time.Sleep(200 * time.Millisecond) {
+		if al, _ := s.must(t, b.key, "GET", "/v1/alerts?type=outage", "", 200)["alerts"].([]any); len(al) > 0 {
+			bOutage = fmt.Sprint(int64(al[0].(map[string]any)["id"].(float64)))
+		} else if time.Now().After(deadline) {
+			t.Fatal("no outage alert for B's subscribed AS")
+		}
+	}
 	bState := func() string {
 		t.Helper()
 		return jsonText([]any{
@@ -111,6 +123,7 @@ func TestTenantIsolation(t *testing.T) {
 			s.must(t, b.key, "GET", "/v1/alerts/watchlist", "", 200)["entries"],
 			s.must(t, b.key, "GET", "/v1/alerts/mutes", "", 200)["entries"],
 			s.must(t, b.key, "GET", "/v1/alerts/settings", "", 200),
+			s.must(t, b.key, "GET", "/v1/subscriptions", "", 200),
 		})
 	}
 	before := bState()
@@ -120,15 +133,15 @@ func TestTenantIsolation(t *testing.T) {
 	leaks := func(t *testing.T, path string, m map[string]any) {
 		t.Helper()
 		j := jsonText(m)
-		for _, w := range []string{"b@example.net", "noc-b@example.net", "192.0.2.0/28", "203.0.113.0/30", secretB} {
+		for _, w := range []string{"b@example.net", "noc-b@example.net", "192.0.2.0/28", "203.0.113.0/30", "4242420001", secretB} {
 			if w != "" && strings.Contains(j, w) && !strings.Contains(path, w) {
 				t.Fatalf("A sees B's %q: %s", w, j)
 			}
 		}
 		als, _ := m["alerts"].([]any)
 		for _, al := range als {
-			if fmt.Sprint(int64(al.(map[string]any)["id"].(float64))) == bID {
-				t.Fatalf("A sees B's alert %s: %s", bID, j)
+			if id := fmt.Sprint(int64(al.(map[string]any)["id"].(float64))); id == bID || id == bOutage {
+				t.Fatalf("A sees B's alert %s: %s", id, j)
 			}
 		}
 	}
@@ -142,6 +155,8 @@ func TestTenantIsolation(t *testing.T) {
 		{"GET /v1/alerts", "GET", "/v1/alerts", "", 200},
 		{"GET /v1/alerts", "GET", "/v1/alerts?ip=198.51.100.23", "", 200},
 		{"POST /v1/alerts/:id/ack", "POST", "/v1/alerts/" + bID + "/ack", "", 404},
+		{"POST /v1/alerts/:id/ack", "POST", "/v1/alerts/" + bOutage + "/ack", "", 404},
+		{"GET /v1/alerts", "GET", "/v1/alerts?type=outage", "", 200},
 		{"GET /v1/alerts/watchlist", "GET", "/v1/alerts/watchlist", "", 200},
 		{"GET /v1/alerts/watchlist/*entry", "GET", "/v1/alerts/watchlist/192.0.2.0/28", "", 404},
 		{"GET /v1/alerts/watchlist/*entry", "GET", "/v1/alerts/watchlist/192.0.2.1", "", 404},
@@ -159,6 +174,9 @@ func TestTenantIsolation(t *testing.T) {
 		{"POST /v1/alerts/test-email", "POST", "/v1/alerts/test-email", "", 503}, // no SMTP configured
 		// A's key has no telemetry scope.
 		{"POST /v1/telemetry", "POST", "/v1/telemetry", `{"datasource":"bgp","entity_type":"asn","entity_code":"64500","time":0,"value":1}`, 403},
+		{"GET /v1/subscriptions", "GET", "/v1/subscriptions", "", 200},
+		{"DELETE /v1/subscriptions/:entityType/:entityCode", "DELETE", "/v1/subscriptions/asn/4242420001", "", 404},
+		{"POST /v1/subscriptions", "POST", "/v1/subscriptions", `{"entity_type": "asn", "entity_code": "4242420002"}`, 201},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/netwarden/netwarden/api"
-	"github.com/netwarden/netwarden/detect"
 	"github.com/netwarden/netwarden/ingest/scrape"
 	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/broker"
@@ -22,7 +21,9 @@ import (
 	"github.com/netwarden/netwarden/stream/history"
 	"github.com/netwarden/netwarden/stream/live"
 	"github.com/netwarden/netwarden/stream/notify"
+	"github.com/netwarden/netwarden/stream/outage"
 	"github.com/netwarden/netwarden/stream/processor"
+	"github.com/netwarden/netwarden/stream/subscribe"
 	"github.com/netwarden/netwarden/stream/watch"
 	"github.com/netwarden/netwarden/stream/watchlist"
 )
@@ -74,6 +75,16 @@ func cmdServe(ctx context.Context, args []string) error {
 	nc, na, nr := entities.Counts()
 	log.Info("entity metadata", "countries", nc, "asns", na, "regions", nr)
 
+	// Outage detection: telemetry in, alerts stored, published and tapped.
+	outages, err := outage.OpenStore(cfg.Detect.Path)
+	if err != nil {
+		return err
+	}
+	defer outages.Close()
+	// Its tap turns each alert into activity rows of the accounts
+	// subscribed to the entity (digest, webhook, /v1/alerts).
+	outageSvc := outage.NewService(cfg.Detect, brk, outages, entities, subscribe.New(accounts, entities), log.With("component", "outage"))
+
 	notifier := notify.New(cfg.Notify, accounts, log.With("component", "notify"))
 
 	state := live.New()
@@ -84,6 +95,12 @@ func cmdServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer engine.Close()
+
+	// Stored outage alerts and events as Parquet behind the SQL views
+	// outage_alerts and outage_events.
+	outageSQL := outage.NewExporter(outages, cfg.Query.OutageDir, cfg.Detect.ExportEvery, func(a, e []string) error {
+		return engine.SetOutageFiles(query.OutageFiles{Alerts: a, Events: e})
+	}, log.With("component", "outage-sql"))
 
 	producer, err := brk.NewClient(
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -111,7 +128,7 @@ func cmdServe(ctx context.Context, args []string) error {
 
 	// Telemetry in (issue 7): POST /v1/telemetry and, with simulate.enabled,
 	// the simulator publish to netwarden.telemetry.
-	intake, simulator, err := newTelemetry(cfg, detect.Defaults(), entities, producer, log.With("component", "simulate"))
+	intake, simulator, err := newTelemetry(cfg, cfg.Detect.Config, entities, producer, log.With("component", "simulate"))
 	if err != nil {
 		return err
 	}
@@ -134,6 +151,9 @@ func cmdServe(ctx context.Context, args []string) error {
 		Alerts:     accounts,
 		Entities:   entities,
 		Telemetry:  intake,
+		Outages:    outageSvc,
+		// Outage subscriptions (issue 7; fed by the outage service's tap).
+		Subscriptions: accounts,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():
@@ -175,6 +195,8 @@ func cmdServe(ctx context.Context, args []string) error {
 		lifecycle.Component{Name: "history", Run: store.Run},
 		lifecycle.Component{Name: "processor", Run: proc.Run},
 		lifecycle.Component{Name: "alerts", Run: alerter.Run},
+		lifecycle.Component{Name: "outage", Run: outageSvc.Run},
+		lifecycle.Component{Name: "outage-sql", Run: outageSQL.Run},
 		lifecycle.Component{Name: "sql-files", Run: func(ctx context.Context) error { return syncFiles(ctx, store, engine, log) }},
 		lifecycle.Component{Name: "check", Run: checker.Run},
 		lifecycle.Component{Name: "scrape", Run: func(ctx context.Context) error {

@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -65,8 +66,11 @@ const (
 
 // Alert is one stored alert.
 type Alert struct {
-	ID       int64       `json:"id"`
-	Account  ID          `json:"account"`
+	ID      int64 `json:"id"`
+	Account ID    `json:"account"`
+	// Type is blocklist (kinds listed, initial, cleared) or outage (kind
+	// outage); derived from Kind.
+	Type     AlertType   `json:"type"`
 	Kind     AlertKind   `json:"kind"`
 	Status   AlertStatus `json:"status"`
 	Created  time.Time   `json:"created"`  // the change's time
@@ -81,6 +85,9 @@ type Alert struct {
 	SourceOffset    int64 `json:"source_offset"`
 	// Published reports whether it went out on the alert topic.
 	Published bool `json:"-"`
+	// Outage is the outage alert of a kind-outage alert (nil otherwise);
+	// see subscriptions.go for how the other fields are used then.
+	Outage *Outage `json:"outage,omitempty"`
 }
 
 func addrRange(res string) (first, last []byte, err error) {
@@ -186,26 +193,41 @@ type AlertFilter struct {
 	From, Until time.Time    // by created; zero = open
 	Status      AlertStatus  // "" = any
 	Kind        AlertKind    // "" = any
+	Type        AlertType    // "" = any
 	List        string       // "" = any
 	IP          netip.Prefix // alerts whose resource overlaps it; invalid = any
 	Page, Items int          // 1-based page of Items (default 1, 50)
 }
 
-const alertCols = `id, account_id, kind, status, created, detected, resource, watched, list, lists, src_part, src_offset, published`
+const alertCols = `id, account_id, kind, status, created, detected, resource, watched, list, lists, src_part, src_offset, published, outage`
 
 func scanAlert(sc interface{ Scan(...any) error }) (Alert, error) {
 	var a Alert
 	var created, detected int64
 	var lists string
 	var pub int
-	err := sc.Scan(&a.ID, &a.Account, &a.Kind, &a.Status, &created, &detected, &a.Resource, &a.Watched, &a.List, &lists, &a.SourcePartition, &a.SourceOffset, &pub)
+	var outage sql.NullString
+	err := sc.Scan(&a.ID, &a.Account, &a.Kind, &a.Status, &created, &detected, &a.Resource, &a.Watched, &a.List, &lists, &a.SourcePartition, &a.SourceOffset, &pub, &outage)
+	if err != nil {
+		return a, err
+	}
+	a.Type = TypeBlocklist
+	if a.Kind == KindOutage {
+		a.Type = TypeOutage
+	}
+	if outage.Valid {
+		a.Outage = new(Outage)
+		if err := json.Unmarshal([]byte(outage.String), a.Outage); err != nil {
+			return a, fmt.Errorf("alert %d: outage details: %w", a.ID, err)
+		}
+	}
 	a.Created, a.Detected = time.UnixMicro(created).UTC(), time.UnixMicro(detected).UTC()
 	a.Lists = []string{}
 	if lists != "" {
 		a.Lists = strings.Split(lists, ",")
 	}
 	a.Published = pub != 0
-	return a, err
+	return a, nil
 }
 
 // AlertCountCap bounds the total Alerts reports and how deep it pages:
@@ -261,6 +283,18 @@ func (s *Store) Alerts(ctx context.Context, id ID, f AlertFilter) ([]Alert, int,
 	}
 	if f.List != "" {
 		where, args = append(where, "list = ?"), append(args, f.List)
+	}
+	switch f.Type {
+	case "":
+	case TypeOutage:
+		where, args = append(where, "kind = ?"), append(args, string(KindOutage))
+	case TypeBlocklist:
+		where = append(where, "kind IN (?, ?, ?)")
+		for _, k := range blocklistKinds {
+			args = append(args, string(k))
+		}
+	default:
+		return nil, 0, fmt.Errorf("%w: alert type %q", ErrInvalid, short(string(f.Type)))
 	}
 	rest := strings.Join(where, " AND ")
 	if rest != "" {

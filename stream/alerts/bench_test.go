@@ -96,8 +96,9 @@ func BenchmarkFreshness(b *testing.B) {
 // BenchmarkAlertQuery stores NETWARDEN_ALERTS_N alerts (default 1 M)
 // over 1,000 accounts, a few big ones holding most, and measures the
 // activity queries of GET /v1/alerts on the biggest account: the newest
-// page, an IP containment filter, a list filter, a status filter and a
-// time window. Baseline in the same run: one alert by id (a primary
+// page, an IP containment filter, a list filter, a status filter, a
+// time window and the type filters (blocklist / outage, with n/100
+// outage alerts of subscribed entities stored beside them). Baseline in the same run: one alert by id (a primary
 // key lookup).
 func BenchmarkAlertQuery(b *testing.B) {
 	n := 1_000_000
@@ -149,6 +150,40 @@ func BenchmarkAlertQuery(b *testing.B) {
 		}
 	}
 	b.Logf("stored %d alerts in %v", n, time.Since(start).Round(time.Millisecond))
+	// Outage alerts of subscribed entities (issue 7) on the same
+	// timeline: 50 countries, each account subscribed to 3 (the biggest
+	// to 10), n/100 outage alerts, one row per subscriber.
+	start = time.Now()
+	codes := make([]string, 50)
+	for i := range codes {
+		codes[i] = string([]byte{'A' + byte(i/26), 'A' + byte(i%26)})
+	}
+	for i := range nAcct {
+		k := 3
+		if i == 0 {
+			k = 10
+		}
+		for j := range k {
+			if _, _, err := store.Subscribe(ctx, account.ID(i+1), "country", codes[(i+j*7)%len(codes)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	rows := 0
+	for done := 0; done < n/100; done += batch {
+		outs := make([]account.Outage, 0, batch)
+		for j := range min(batch, n/100-done) {
+			k := done + j
+			outs = append(outs, account.Outage{ID: int64(k + 1), Datasource: "bgp", EntityType: "country", EntityCode: codes[r.IntN(len(codes))],
+				Time: t0.Add(time.Duration(k*20) * time.Second).Unix(), Level: "critical", Condition: "< historical * 0.5", Value: 1, HistoryValue: 100, Method: "median", Window: 86400})
+		}
+		added, err := store.AddOutageAlerts(ctx, outs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows += added
+	}
+	b.Logf("stored %d outage alerts as %d activity rows in %v", n/100, rows, time.Since(start).Round(time.Millisecond))
 	big, _, err := store.Alerts(ctx, 1, account.AlertFilter{Items: 1})
 	if err != nil || len(big) == 0 {
 		b.Fatal(err)
@@ -165,6 +200,8 @@ func BenchmarkAlertQuery(b *testing.B) {
 		{"list", account.AlertFilter{List: "FEODO"}},
 		{"status", account.AlertFilter{Status: account.StatusAcknowledged}},
 		{"window", account.AlertFilter{From: newest.Created.Add(-24 * time.Hour), Until: newest.Created}},
+		{"type-outage", account.AlertFilter{Type: account.TypeOutage}},
+		{"type-blocklist", account.AlertFilter{Type: account.TypeBlocklist}},
 	}
 	lat := make([][]time.Duration, len(queries))
 	var base []time.Duration

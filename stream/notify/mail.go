@@ -31,37 +31,102 @@ type view struct {
 	Sent      time.Time
 }
 
-var textDigest = texttemplate.Must(texttemplate.New("text").Funcs(texttemplate.FuncMap{"join": strings.Join}).Parse(
+var funcs = map[string]any{"join": strings.Join, "num": num, "outageWhat": outageWhat}
+
+var textDigest = texttemplate.Must(texttemplate.New("text").Funcs(texttemplate.FuncMap(funcs)).Parse(
 	`netwarden: {{len .Items}} new alert{{if ne (len .Items) 1}}s{{end}} for {{.Account.Email}}
-{{range .Items}}
+{{range .Items}}{{if .Outage}}{{with .Outage}}
+- {{.EntityName}} ({{.EntityType}} {{.EntityCode}}): {{outageWhat .}} ({{$.Time .Time}})
+  value {{num .Value}} {{.Condition}}, historical {{num .HistoryValue}} ({{.Method}} over {{$.Window .Window}})
+{{- end}}
+  {{.URL}}
+{{else}}
 - {{.Resource}} {{if eq .Kind "cleared"}}left its last list{{else if eq .Kind "initial"}}was already on {{.List}} when imported{{else}}entered {{.List}}{{end}} ({{.Created.UTC.Format "2006-01-02 15:04:05Z"}})
   watched entry: {{.Watched}}{{if .Lists}}; now on: {{join .Lists ", "}}{{end}}
   {{.URL}}
-{{end}}
+{{end}}{{end}}
 All alerts: {{.Dashboard}}
 `))
 
-var htmlDigest = htmltemplate.Must(htmltemplate.New("html").Funcs(htmltemplate.FuncMap{"join": strings.Join}).Parse(
+var htmlDigest = htmltemplate.Must(htmltemplate.New("html").Funcs(htmltemplate.FuncMap(funcs)).Parse(
 	`<!doctype html>
 <html><body style="font-family:sans-serif">
 <h2>netwarden: {{len .Items}} new alert{{if ne (len .Items) 1}}s{{end}}</h2>
 <p>For {{.Account.Email}}.</p>
-<table cellpadding="4" style="border-collapse:collapse">
+{{if .Blocklist}}<table cellpadding="4" style="border-collapse:collapse">
 <tr><th align="left">Address</th><th align="left">Event</th><th align="left">Watched entry</th><th align="left">Now on</th><th align="left">When (UTC)</th></tr>
-{{range .Items}}<tr><td><a href="{{.URL}}">{{.Resource}}</a></td><td>{{if eq .Kind "cleared"}}left its last list{{else if eq .Kind "initial"}}already on {{.List}}{{else}}entered {{.List}}{{end}}</td><td>{{.Watched}}</td><td>{{join .Lists ", "}}</td><td>{{.Created.UTC.Format "2006-01-02 15:04:05"}}</td></tr>
-{{end}}</table>
-<p><a href="{{.Dashboard}}">All alerts in the dashboard</a></p>
+{{range .Items}}{{if not .Outage}}<tr><td><a href="{{.URL}}">{{.Resource}}</a></td><td>{{if eq .Kind "cleared"}}left its last list{{else if eq .Kind "initial"}}already on {{.List}}{{else}}entered {{.List}}{{end}}</td><td>{{.Watched}}</td><td>{{join .Lists ", "}}</td><td>{{.Created.UTC.Format "2006-01-02 15:04:05"}}</td></tr>
+{{end}}{{end}}</table>
+{{end}}{{if .Outages}}<h3>Outages of your subscriptions</h3>
+<table cellpadding="4" style="border-collapse:collapse">
+<tr><th align="left">Entity</th><th align="left">Event</th><th align="left">Value</th><th align="left">Condition</th><th align="left">Historical</th><th align="left">When (UTC)</th></tr>
+{{range .Items}}{{$url := .URL}}{{with .Outage}}<tr><td><a href="{{$url}}">{{.EntityName}}</a> ({{.EntityType}} {{.EntityCode}})</td><td>{{outageWhat .}}</td><td>{{num .Value}}</td><td>{{.Condition}}</td><td>{{num .HistoryValue}}</td><td>{{$.Time .Time}}</td></tr>
+{{end}}{{end}}</table>
+{{end}}<p><a href="{{.Dashboard}}">All alerts in the dashboard</a></p>
 </body></html>
 `))
+
+// outageWhat says what an outage alert means: "critical on bgp",
+// "recovered on ping-slash24".
+func outageWhat(o *account.Outage) string {
+	if o.Level == "normal" {
+		return "recovered on " + o.Datasource
+	}
+	return o.Level + " on " + o.Datasource
+}
+
+// num renders a signal value: integers plainly, others with 2 decimals.
+func num(v float64) string {
+	if v == float64(int64(v)) {
+		return fmt.Sprintf("%d", int64(v))
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// Time renders an outage alert's unix time.
+func (view) Time(unix int64) string { return time.Unix(unix, 0).UTC().Format("2006-01-02 15:04:05Z") }
+
+// Window renders a baseline window in hours or days.
+func (view) Window(sec int64) string {
+	if sec%86400 == 0 {
+		return fmt.Sprintf("%dd", sec/86400)
+	}
+	return (time.Duration(sec) * time.Second).String()
+}
+
+// Blocklist and Outages say which kinds of alerts the digest holds.
+func (v view) Blocklist() bool { return v.count(false) > 0 }
+
+// Outages: see Blocklist.
+func (v view) Outages() bool { return v.count(true) > 0 }
+
+func (v view) count(outage bool) int {
+	n := 0
+	for _, it := range v.Items {
+		if (it.Outage != nil) == outage {
+			n++
+		}
+	}
+	return n
+}
 
 func (n *Notifier) ipURL(resource string) string {
 	return n.cfg.PublicURL + "/ui/ip/" + resource
 }
 
+// alertURL is an alert's dashboard page: the address's, or for an outage
+// alert its entity's (/ui/entity/{type}/{code}).
+func (n *Notifier) alertURL(a account.Alert) string {
+	if a.Outage != nil {
+		return n.cfg.PublicURL + "/ui/entity/" + a.Outage.EntityType + "/" + a.Outage.EntityCode
+	}
+	return n.ipURL(a.Resource)
+}
+
 func (n *Notifier) view(d *digest, now time.Time) view {
 	v := view{Account: d.acct, Dashboard: n.cfg.PublicURL + "/ui/", Sent: now}
 	for _, a := range d.alerts {
-		v.Items = append(v.Items, item{Alert: a, URL: n.ipURL(a.Resource)})
+		v.Items = append(v.Items, item{Alert: a, URL: n.alertURL(a)})
 	}
 	return v
 }
@@ -77,11 +142,26 @@ func (n *Notifier) render(d *digest, now time.Time) (subject, text, html string,
 	if err := htmlDigest.Execute(&hb, v); err != nil {
 		return "", "", "", fmt.Errorf("render digest html: %w", err)
 	}
-	s := "s"
-	if len(v.Items) == 1 {
-		s = ""
+	return digestSubject(v.count(false), v.count(true)), tb.String(), hb.String(), nil
+}
+
+// digestSubject names the digest from numbers only: "netwarden: 2 new alerts
+// on your watched addresses", "... 1 new outage alert on your
+// subscriptions", or both counts.
+func digestSubject(blocklist, outages int) string {
+	plural := func(n int) string {
+		if n == 1 {
+			return ""
+		}
+		return "s"
 	}
-	return fmt.Sprintf("netwarden: %d new alert%s on your watched addresses", len(v.Items), s), tb.String(), hb.String(), nil
+	switch {
+	case outages == 0:
+		return fmt.Sprintf("netwarden: %d new alert%s on your watched addresses", blocklist, plural(blocklist))
+	case blocklist == 0:
+		return fmt.Sprintf("netwarden: %d new outage alert%s on your subscriptions", outages, plural(outages))
+	}
+	return fmt.Sprintf("netwarden: %d new alerts: %d on your watched addresses, %d outage%s on your subscriptions", blocklist+outages, blocklist, outages, plural(outages))
 }
 
 // recipients re-validates addresses (bare, no display name, no CR/LF or

@@ -629,7 +629,10 @@ func TestPayloadMatchesSchema(t *testing.T) {
 	if err := json.Unmarshal(schema.Properties["alerts"], &alerts); err != nil || alerts.Items == nil {
 		t.Fatalf("schema alerts: %v", err)
 	}
-	p := Payload{Alerts: []PayloadAlert{{Alert: account.Alert{Lists: []string{"x"}}, URL: "https://x/ui/ip/1.2.3.4"}}}
+	p := Payload{Alerts: []PayloadAlert{
+		{Alert: account.Alert{Lists: []string{"x"}}, URL: "https://x/ui/ip/1.2.3.4"},
+		{Alert: account.Alert{Lists: []string{}, Type: account.TypeOutage, Outage: &account.Outage{ID: 1}}, URL: "https://x/ui/entity/asn/1"},
+	}}
 	body, _ := json.Marshal(p)
 	var got map[string]any
 	if err := json.Unmarshal(body, &got); err != nil {
@@ -650,6 +653,13 @@ func TestPayloadMatchesSchema(t *testing.T) {
 	}
 	check("digest", got, schema)
 	check("alert", got["alerts"].([]any)[0].(map[string]any), *alerts.Items)
+	outageAlert := got["alerts"].([]any)[1].(map[string]any)
+	check("outage alert", outageAlert, *alerts.Items)
+	var outage obj
+	if err := json.Unmarshal(alerts.Items.Properties["outage"], &outage); err != nil {
+		t.Fatalf("schema outage: %v", err)
+	}
+	check("outage", outageAlert["outage"].(map[string]any), outage)
 }
 
 // hasHeaderLine reports whether raw (a message's header block) has a
@@ -661,4 +671,100 @@ func hasHeaderLine(raw, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestOutageAlertsInDigestAndWebhook: outage alerts of the account's
+// subscriptions join its digest (real SMTP, real webhook receiver) beside
+// its blocklist alerts, rendered with the entity's name, the level, the
+// condition and the value against the historical one, linking to the
+// entity's dashboard page; then they are marked reported.
+func TestOutageAlertsInDigestAndWebhook(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, true)
+	for _, e := range [][2]string{{"country", "US"}, {"asn", "3307"}} {
+		if _, _, err := r.store.Subscribe(ctx, r.acct.ID, e[0], e[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.insert(t, t0.Add(20*time.Second), account.Alert{Resource: "192.0.2.7", Watched: "192.0.2.0/24", List: "spamhaus-drop", Lists: []string{"spamhaus-drop"}})
+	at := t0.Add(-10 * time.Minute).Unix()
+	n, err := r.store.AddOutageAlerts(ctx, []account.Outage{
+		{ID: 11, Datasource: "bgp", EntityType: "country", EntityCode: "US", EntityName: "United States of America", Time: at,
+			Level: "critical", Condition: "< historical * 0.5", Value: 40, HistoryValue: 100, Method: "median", Window: 86400},
+		{ID: 12, Datasource: "ping-slash24", EntityType: "asn", EntityCode: "3307", EntityName: "AS3307 (Broadnet AS)", Time: at + 600,
+			Level: "normal", Condition: ">= historical * 0.8", Value: 97.5, HistoryValue: 98, Method: "median", Window: 7 * 86400},
+		{ID: 13, Datasource: "bgp", EntityType: "country", EntityCode: "DE", EntityName: "Germany", Time: at, Level: "critical"}, // not subscribed
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("stored %d outage rows (%v), want 2", n, err)
+	}
+	r.run(t)
+	tick := time.Date(2026, 12, 7, 12, 5, 0, 0, time.UTC)
+	r.at(t, tick, true)
+
+	msgs := r.mail.messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages, want 1", len(msgs))
+	}
+	p := parseMIME(t, msgs[0].data)
+	if got := p.hdr.Get("Subject"); got != "netwarden: 3 new alerts: 1 on your watched addresses, 2 outages on your subscriptions" {
+		t.Errorf("Subject %q", got)
+	}
+	for _, want := range []string{
+		"United States of America (country US): critical on bgp (2026-12-07 11:50:30Z)",
+		"value 40 < historical * 0.5, historical 100 (median over 1d)",
+		"https://dash.example.net/ui/entity/country/US",
+		"AS3307 (Broadnet AS) (asn 3307): recovered on ping-slash24",
+		"value 97.50 >= historical * 0.8, historical 98 (median over 7d)",
+		"https://dash.example.net/ui/ip/192.0.2.7", // the blocklist alert too
+	} {
+		if !strings.Contains(p.text, want) {
+			t.Errorf("text part lacks %q:\n%s", want, p.text)
+		}
+	}
+	if strings.Contains(p.text, "Germany") {
+		t.Errorf("an unsubscribed outage in the digest:\n%s", p.text)
+	}
+	for _, want := range []string{`<a href="https://dash.example.net/ui/entity/country/US">United States of America</a>`, "<td>&lt; historical * 0.5</td>", `<a href="https://dash.example.net/ui/ip/192.0.2.7">`} {
+		if !strings.Contains(p.html, want) {
+			t.Errorf("HTML part lacks %q:\n%s", want, p.html)
+		}
+	}
+
+	_, got := r.hook.state()
+	if len(got) != 1 || !got[0].sigOK || len(got[0].payload.Alerts) != 3 {
+		t.Fatalf("webhook deliveries %+v", got)
+	}
+	var outages []PayloadAlert
+	for _, a := range got[0].payload.Alerts {
+		if a.Type == account.TypeOutage {
+			outages = append(outages, a)
+		}
+	}
+	if len(outages) != 2 || outages[0].Outage == nil || outages[0].Outage.ID != 11 || outages[0].Outage.Level != "critical" ||
+		outages[0].URL != "https://dash.example.net/ui/entity/country/US" || outages[1].Outage.EntityName != "AS3307 (Broadnet AS)" {
+		t.Errorf("webhook outage alerts %+v", outages)
+	}
+	if u := r.unreported(t); len(u) != 0 {
+		t.Errorf("unreported after delivery: %v", u)
+	}
+}
+
+// TestDigestSubject: the subject counts each kind of alert, from numbers
+// only.
+func TestDigestSubject(t *testing.T) {
+	for _, tc := range []struct {
+		blocklist, outages int
+		want               string
+	}{
+		{1, 0, "netwarden: 1 new alert on your watched addresses"},
+		{2, 0, "netwarden: 2 new alerts on your watched addresses"},
+		{0, 1, "netwarden: 1 new outage alert on your subscriptions"},
+		{0, 3, "netwarden: 3 new outage alerts on your subscriptions"},
+		{2, 1, "netwarden: 3 new alerts: 2 on your watched addresses, 1 outage on your subscriptions"},
+	} {
+		if got := digestSubject(tc.blocklist, tc.outages); got != tc.want {
+			t.Errorf("digestSubject(%d, %d) = %q, want %q", tc.blocklist, tc.outages, got, tc.want)
+		}
+	}
 }

@@ -38,7 +38,8 @@ type Payload struct {
 	Alerts    []PayloadAlert `json:"alerts"`
 }
 
-// PayloadAlert is an alert with its dashboard link.
+// PayloadAlert is an alert with its dashboard link (an outage alert's:
+// its entity's page).
 type PayloadAlert struct {
 	account.Alert
 	URL string `json:"url"`
@@ -70,7 +71,7 @@ func (n *Notifier) postWebhook(ctx context.Context, d *digest, st account.Settin
 	}
 	p := Payload{Type: "netwarden.alerts.digest", ID: digestID(d), Account: d.acct.ID, Sent: now.UTC(), Dashboard: n.cfg.PublicURL + "/ui/", Alerts: []PayloadAlert{}}
 	for _, a := range d.alerts {
-		p.Alerts = append(p.Alerts, PayloadAlert{Alert: a, URL: n.ipURL(a.Resource)})
+		p.Alerts = append(p.Alerts, PayloadAlert{Alert: a, URL: n.alertURL(a)})
 	}
 	body, err := json.Marshal(p)
 	if err != nil {
