@@ -80,6 +80,7 @@ type Registry struct {
 	regions       map[string]Region   // by geoname id
 	regionByName  map[string][]string // country + "/" + normalised name -> ids
 	regionByISO   map[string]string   // "US-NY" -> id
+	rel           *relations          // nil without both MaxMind databases (relations.go)
 }
 
 // Counts returns the number of countries, ASes and regions known.

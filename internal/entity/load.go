@@ -68,6 +68,11 @@ func Load(c Config) (*Registry, error) {
 			return nil, err
 		}
 	}
+	if c.ASNDB != "" && c.CityDB != "" {
+		if err := r.loadRelations(c.ASNDB, c.CityDB); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
 }
 
