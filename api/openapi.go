@@ -321,9 +321,33 @@ func OpenAPI() oaJS {
 		"openapi": "3.0.3",
 		"info": oaJS{"title": "netwarden", "version": "1",
 			"description": "Blocklist history and lookups, account alerts, outage detection (IODA-compatible). Every answer is JSON; errors are {\"error\": \"...\"} (IODA routes: the envelope's error). Every GET also answers HEAD."},
+		"tags":       oaTags(),
 		"paths":      paths,
 		"components": oaJS{"schemas": oaSchemas(), "securitySchemes": secs},
 	}
+}
+
+// oaTags are the operation groups, in the order the docs page shows them.
+func oaTags() []oaJS {
+	var out []oaJS
+	for _, t := range [][2]string{
+		{"lookups", "Is it listed now? IPs (and ranges), domains, e-mail addresses"},
+		{"history", "What happened to it, and when (Apility-compatible)"},
+		{"lists", "The blocklists and their health"},
+		{"sql", "Ad-hoc SQL over history"},
+		{"outages", "Outage detection per country, region and AS (IODA-compatible), telemetry in"},
+		{"account", "The key's account"},
+		{"alerts", "Blocklist and outage alerts of the account, notification settings"},
+		{"watchlist", "Watched and muted addresses"},
+		{"subscriptions", "Outage subscriptions of the account"},
+		{"dashboard", "The web dashboard and its sign-in"},
+		{"docs", "This document"},
+		{"operations", "Health, readiness, metrics"},
+		{"admin", "Consistency checks"},
+	} {
+		out = append(out, oaJS{"name": t[0], "description": t[1]})
+	}
+	return out
 }
 
 // openAPIPath turns a Gin path into an OpenAPI one: :id and *res become {id} and {res}.
