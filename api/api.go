@@ -96,6 +96,8 @@ type Deps struct {
 	// Entities annotates countries, regions and ASNs with their metadata
 	// (entity.Registry); nil: every code is annotated as unknown.
 	Entities Entities
+	// Outages answers the outage routes (outage.Service); nil: 503.
+	Outages Outages
 }
 
 // Config configures the HTTP server.
@@ -216,6 +218,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	get(data, "/bademail_batch", s.badBatch(resource.Email, "email"))
 	data.POST("/bademail_batch", s.badBatch(resource.Email, "email"))
 	get(data, "/lists", s.lists)
+	s.outageRoutes(data)
 	h.POST("/sql", s.authn(account.ScopeSQL, keyOptional), s.sql)
 	h.POST("/admin/check", s.authn(account.ScopeAdmin, keyLocal), s.check)
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))

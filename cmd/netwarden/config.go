@@ -22,6 +22,7 @@ import (
 	"github.com/netwarden/netwarden/stream/alerts"
 	"github.com/netwarden/netwarden/stream/history"
 	"github.com/netwarden/netwarden/stream/notify"
+	"github.com/netwarden/netwarden/stream/outage"
 	"github.com/netwarden/netwarden/stream/processor"
 	"github.com/netwarden/netwarden/stream/watchlist"
 )
@@ -46,6 +47,8 @@ type Config struct {
 	// Entity: metadata of countries, ASNs and regions for outage
 	// detection. Unset, it is the shared data's files that exist.
 	Entity entity.Config `yaml:"entity"`
+	// Detect: the outage detector and its store (stream/outage).
+	Detect outage.Config `yaml:"detect"`
 }
 
 // DataConfig says where state lives.
@@ -199,6 +202,10 @@ func (c *Config) defaults() {
 	if c.Entity == (entity.Config{}) {
 		c.Entity = existingEntityFiles(entity.Defaults())
 	}
+	if c.Detect.Path == "" {
+		c.Detect.Path = filepath.Join(c.Data.Dir, "outage", "outage.db")
+	}
+	c.Detect.Defaults()
 }
 
 // existingEntityFiles keeps the default metadata files that exist, so a
@@ -223,7 +230,7 @@ func (c Config) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q (want text or json)", c.Log.Format))
 	}
-	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate(), c.Entity.Validate())
+	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate(), c.Entity.Validate(), c.Detect.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/netwarden/netwarden/stream/history"
 	"github.com/netwarden/netwarden/stream/live"
 	"github.com/netwarden/netwarden/stream/notify"
+	"github.com/netwarden/netwarden/stream/outage"
 	"github.com/netwarden/netwarden/stream/processor"
 	"github.com/netwarden/netwarden/stream/watch"
 	"github.com/netwarden/netwarden/stream/watchlist"
@@ -72,6 +73,14 @@ func cmdServe(ctx context.Context, args []string) error {
 	}
 	nc, na, nr := entities.Counts()
 	log.Info("entity metadata", "countries", nc, "asns", na, "regions", nr)
+
+	// Outage detection: telemetry in, alerts stored, published and tapped.
+	outages, err := outage.OpenStore(cfg.Detect.Path)
+	if err != nil {
+		return err
+	}
+	defer outages.Close()
+	outageSvc := outage.NewService(cfg.Detect, brk, outages, entities, nil, log.With("component", "outage"))
 
 	notifier := notify.New(cfg.Notify, accounts, log.With("component", "notify"))
 
@@ -125,6 +134,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		Watchlists: watchlists,
 		Alerts:     accounts,
 		Entities:   entities,
+		Outages:    outageSvc,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():
@@ -166,6 +176,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		lifecycle.Component{Name: "history", Run: store.Run},
 		lifecycle.Component{Name: "processor", Run: proc.Run},
 		lifecycle.Component{Name: "alerts", Run: alerter.Run},
+		lifecycle.Component{Name: "outage", Run: outageSvc.Run},
 		lifecycle.Component{Name: "sql-files", Run: func(ctx context.Context) error { return syncFiles(ctx, store, engine, log) }},
 		lifecycle.Component{Name: "check", Run: checker.Run},
 		lifecycle.Component{Name: "scrape", Run: func(ctx context.Context) error {

@@ -1,7 +1,3 @@
-// Package outage is the outage-detection service: it consumes telemetry
-// points from netwarden.telemetry, runs the detector (detect.Detector),
-// stores signals, alerts and events, and publishes alerts to
-// netwarden.alerts.outage.
 package outage
 
 import (

@@ -1,0 +1,382 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/netwarden/netwarden/api"
+	"github.com/netwarden/netwarden/detect"
+	"github.com/netwarden/netwarden/internal/entity"
+	"github.com/netwarden/netwarden/stream/outage"
+)
+
+const sharedGeo = "../../shared/data/geo"
+
+// outageServer serves the outage routes over real HTTP from a real
+// outage store holding: US (country) critical on bgp from 3000 to 4200
+// and on ping-slash24 from 3600, back to normal at 4800 (one event);
+// AS15169 warning on bgp from 9000, ongoing; region 5332921 (California)
+// critical at 6000-6600. Verdicts of US bgp bins 0..5700.
+func outageServer(t *testing.T) (string, *outage.Service) {
+	t.Helper()
+	var reg *entity.Registry
+	if _, err := os.Stat(sharedGeo); err == nil {
+		r, err := entity.Load(entity.Config{CountriesCSV: filepath.Join(sharedGeo, "country-codes.csv"),
+			ASNDB: filepath.Join(sharedGeo, "GeoLite2-ASN-Test.mmdb"), CityDB: filepath.Join(sharedGeo, "GeoLite2-City-Test.mmdb")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg = r
+	} else {
+		t.Logf("shared geo data absent at %s: entity names are not checked", sharedGeo)
+	}
+	cfg := outage.Config{Path: filepath.Join(t.TempDir(), "outage.db")}
+	cfg.Defaults()
+	store, err := outage.OpenStore(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	al := func(ds, typ, code string, tm int64, l detect.Level, v, h float64) detect.Alert {
+		return detect.Alert{Datasource: ds, EntityType: typ, EntityCode: code, Time: tm, Level: l,
+			Condition: detect.Condition(cfg.Datasources[ds], l), Value: v, HistoryValue: h, Method: detect.Method, Window: cfg.Datasources[ds].Window}
+	}
+	var vs []detect.Verdict
+	for tm := int64(0); tm < 6000; tm += 300 {
+		v := detect.Verdict{Datasource: detect.BGP, EntityType: "country", EntityCode: "US", Time: tm, Value: 100, HistoryValue: 100, Judged: tm >= 600}
+		if tm >= 3000 && tm < 4200 {
+			v.Value, v.Level = 20, detect.Critical
+		}
+		vs = append(vs, v)
+	}
+	b := outage.Batch{
+		Verdicts: vs,
+		Alerts: []detect.Alert{
+			al(detect.BGP, "country", "US", 3000, detect.Critical, 20, 100),
+			al(detect.PingSlash24, "country", "US", 3600, detect.Critical, 5, 80),
+			al(detect.BGP, "country", "US", 4200, detect.Normal, 99, 100),
+			al(detect.PingSlash24, "country", "US", 4800, detect.Normal, 79, 80),
+			al(detect.BGP, "region", "5332921", 6000, detect.Critical, 1, 50),
+			al(detect.BGP, "region", "5332921", 6600, detect.Normal, 50, 50),
+			al(detect.BGP, "asn", "15169", 9000, detect.Warning, 90, 100),
+		},
+		Offsets:   map[int32]int64{0: 1},
+		Watermark: 12000,
+	}
+	if _, err := store.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	svc := outage.NewService(cfg, nil, store, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ac := api.Config{Addr: "127.0.0.1:0"}
+	ac.Defaults()
+	deps := api.Deps{Outages: svc}
+	if reg != nil {
+		deps.Entities = reg
+	}
+	hs := httptest.NewServer(api.New(ac, deps, slog.New(slog.NewTextHandler(io.Discard, nil))).Handler())
+	t.Cleanup(hs.Close)
+	return hs.URL, svc
+}
+
+func getJSON(t *testing.T, url string, wantCode int, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != wantCode {
+		t.Fatalf("GET %s: %d %s, want %d", url, resp.StatusCode, body, wantCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("GET %s: content type %q", url, ct)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v in %s", url, err, body)
+	}
+}
+
+// TestOutageRoutesBadParameters: every malformed request is a 400 whose
+// IODA envelope carries the reason (and no data).
+func TestOutageRoutesBadParameters(t *testing.T) {
+	base, _ := outageServer(t)
+	cases := []struct{ path, want string }{
+		{"/ioda/data/alerts", "from is required"},
+		{"/ioda/data/alerts?from=0", "until is required"},
+		{"/ioda/data/alerts?from=x&until=10", "is not Unix seconds"},
+		{"/ioda/data/alerts?from=10&until=10", "must be before"},
+		{"/ioda/data/alerts?from=-5&until=10", "is not Unix seconds"},
+		{"/ioda/data/alerts?from=0&until=10&meta=city", "want country|region|asn"},
+		{"/ioda/data/alerts?from=0&until=10&meta=country/USA", "ISO 3166-1"},
+		{"/ioda/data/alerts?from=0&until=10&meta=asn/AS-x", "32-bit AS number"},
+		{"/ioda/data/alerts?from=0&until=10&meta=asn/", "optionally /code"},
+		{"/ioda/data/alerts?from=0&until=10&annotateMeta=perhaps", "want true or false"},
+		{"/ioda/data/alerts?from=0&until=10&level=bad", "want normal, warning or critical"},
+		{"/ioda/data/alerts?from=0&until=10&datasource=gps", "datasource \"gps\""},
+		{"/ioda/data/alerts?from=0&until=10&fomr=1", "unknown parameter \"fomr\""},
+		{"/ioda/data/alerts?from=0&until=10&from=5", "given 2 times"},
+		{"/ioda/data/alerts?from=0&until=10&limit=-1", "want an integer"},
+		{"/v2/outages/alerts?until=10", "from is required"},
+		{"/v2/outages/alerts?from=0&until=10&entityCode=US", "needs an entityType"},
+		{"/v2/outages/alerts?from=0&until=10&entityType=planet", "want country|region|asn"},
+		{"/v2/outages/events?from=0&until=10&entityType=country&entityCode=1A", "ISO 3166-1"},
+		{"/v2/outages/events?from=0&until=10&page=x", "page=\"x\""},
+		{"/v2/outages/summary?from=20&until=10", "must be before"},
+		{"/v2/outages/summary?from=0&until=10&limit=1000001", "want an integer"},
+		{"/v2/signals/raw/country/US?from=0", "until is required"},
+		{"/v2/signals/raw/city/Paris?from=0&until=10", "want country|region|asn"},
+		{"/v2/signals/raw/asn/x?from=0&until=10", "32-bit AS number"},
+		{"/v2/signals/raw/country/US?from=0&until=1000000000", "narrow from/until"},
+		{"/v2/signals/raw/country/US?from=0&until=10&datasource=x", "datasource \"x\""},
+		{"/v2/signals/raw/country/US?from=0&until=10&entityType=asn", "unknown parameter"},
+	}
+	for _, c := range cases {
+		t.Run(c.path, func(t *testing.T) {
+			var env struct {
+				Type  string          `json:"type"`
+				Error *string         `json:"error"`
+				Data  json.RawMessage `json:"data"`
+			}
+			getJSON(t, base+c.path, http.StatusBadRequest, &env)
+			if env.Error == nil || !strings.Contains(*env.Error, c.want) {
+				t.Fatalf("error %v, want it to contain %q", env.Error, c.want)
+			}
+			if env.Type == "" || (len(env.Data) > 0 && string(env.Data) != "null") {
+				t.Fatalf("envelope type %q data %s: want the route's type and no data", env.Type, env.Data)
+			}
+		})
+	}
+}
+
+// TestIODAv1Alerts checks the watchtower envelope, the meta filter,
+// annotateMeta and human.
+func TestIODAv1Alerts(t *testing.T) {
+	base, _ := outageServer(t)
+	type alert struct {
+		FQID         string  `json:"fqid"`
+		Name         string  `json:"name"`
+		Time         any     `json:"time"`
+		Level        string  `json:"level"`
+		Condition    string  `json:"condition"`
+		Value        float64 `json:"value"`
+		HistoryValue float64 `json:"historyValue"`
+		MetaType     string  `json:"metaType"`
+		MetaCode     string  `json:"metaCode"`
+		Meta         *struct {
+			Name  string         `json:"name"`
+			Attrs map[string]any `json:"attrs"`
+		} `json:"meta"`
+	}
+	type env struct {
+		Type            string            `json:"type"`
+		Error           *string           `json:"error"`
+		QueryParameters map[string]string `json:"queryParameters"`
+		Data            struct {
+			Alerts []alert `json:"alerts"`
+		} `json:"data"`
+	}
+	cases := []struct {
+		query string
+		want  []string // metaType/metaCode@time level
+	}{
+		{"from=0&until=100000", []string{"country/US@3000 critical", "country/US@3600 critical", "country/US@4200 normal", "country/US@4800 normal", "region/5332921@6000 critical", "region/5332921@6600 normal", "asn/15169@9000 warning"}},
+		{"from=3600&until=6000", []string{"country/US@3600 critical", "country/US@4200 normal", "country/US@4800 normal"}},
+		{"from=0&until=100000&meta=country", []string{"country/US@3000 critical", "country/US@3600 critical", "country/US@4200 normal", "country/US@4800 normal"}},
+		{"from=0&until=100000&meta=country/us&datasource=ping-slash24", []string{"country/US@3600 critical", "country/US@4800 normal"}},
+		{"from=0&until=100000&meta=asn/AS15169", []string{"asn/15169@9000 warning"}},
+		{"from=0&until=100000&meta=region/5332921&level=critical", []string{"region/5332921@6000 critical"}},
+		{"from=0&until=100000&meta=asn/3307", nil},
+		{"from=0&until=100000&limit=2", []string{"country/US@3000 critical", "country/US@3600 critical"}},
+	}
+	for _, c := range cases {
+		var e env
+		getJSON(t, base+"/ioda/data/alerts?"+c.query, http.StatusOK, &e)
+		if e.Type != "watchtower.alerts" || e.Error != nil || e.QueryParameters["from"] == "" {
+			t.Fatalf("%s: envelope %+v", c.query, e)
+		}
+		var got []string
+		for _, a := range e.Data.Alerts {
+			got = append(got, a.MetaType+"/"+a.MetaCode+"@"+strings.TrimSuffix(strings.TrimSuffix(jsonString(a.Time), ".0"), "")+" "+a.Level)
+			if a.Meta != nil {
+				t.Fatalf("%s: meta without annotateMeta", c.query)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Fatalf("%s:\n got %v\nwant %v", c.query, got, c.want)
+		}
+	}
+
+	var e env
+	getJSON(t, base+"/ioda/data/alerts?from=0&until=100000&annotateMeta=true&human=true", http.StatusOK, &e)
+	us := e.Data.Alerts[0]
+	if us.Time != "1970-01-01T00:50:00Z" || us.Condition != "< historical * 0.5" || us.Value != 20 || us.HistoryValue != 100 || us.Name != "bgp" || us.FQID == "" {
+		t.Fatalf("US alert %+v", us)
+	}
+	if _, err := os.Stat(sharedGeo); err != nil {
+		return
+	}
+	byCode := map[string]alert{}
+	for _, a := range e.Data.Alerts {
+		byCode[a.MetaCode] = a
+	}
+	checks := []struct {
+		code, name, fqid, attr, val string
+	}{
+		{"US", "United States of America", "geo.netacuity.NA.US", "country_code", "US"},
+		{"15169", "AS15169 (Google Inc.)", "asn.15169", "org", "Google Inc."},
+		{"5332921", "California", "geo.netacuity.NA.US.5332921", "country_code", "US"},
+	}
+	for _, c := range checks {
+		a := byCode[c.code]
+		if a.Meta == nil || a.Meta.Name != c.name || a.Meta.Attrs["fqid"] != c.fqid || a.Meta.Attrs["name"] != c.name || a.Meta.Attrs[c.attr] != c.val {
+			t.Errorf("%s meta %+v, want name %q fqid %q %s=%q", c.code, a.Meta, c.name, c.fqid, c.attr, c.val)
+		}
+	}
+}
+
+func jsonString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestOutageV2Routes checks alerts, events, summary and signals in IODA
+// v2's envelope.
+func TestOutageV2Routes(t *testing.T) {
+	base, _ := outageServer(t)
+	type env[T any] struct {
+		Type              string            `json:"type"`
+		Error             *string           `json:"error"`
+		RequestParameters map[string]string `json:"requestParameters"`
+		Metadata          map[string]string `json:"metadata"`
+		Data              T                 `json:"data"`
+	}
+	var alerts env[[]struct {
+		Datasource string `json:"datasource"`
+		Entity     struct {
+			Type, Code, Name string
+		} `json:"entity"`
+		Time  int64  `json:"time"`
+		Level string `json:"level"`
+	}]
+	getJSON(t, base+"/v2/outages/alerts?from=0&until=100000&entityType=country&entityCode=US&limit=2&page=1", http.StatusOK, &alerts)
+	if alerts.Type != "outages.alerts" || alerts.Error != nil || alerts.Metadata["requestTime"] == "" || len(alerts.Data) != 2 ||
+		alerts.Data[0].Time != 4200 || alerts.Data[1].Time != 4800 || alerts.Data[0].Entity.Code != "US" {
+		t.Fatalf("alerts page 1: %+v", alerts)
+	}
+
+	type event struct {
+		Location       string   `json:"location"`
+		LocationName   string   `json:"location_name"`
+		Start          int64    `json:"start"`
+		Duration       int64    `json:"duration"`
+		Score          float64  `json:"score"`
+		OverlapsWindow bool     `json:"overlaps_window"`
+		Ongoing        bool     `json:"ongoing"`
+		End            *int64   `json:"end"`
+		Level          string   `json:"level"`
+		Datasources    []string `json:"datasources"`
+	}
+	var evs env[[]event]
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000", http.StatusOK, &evs)
+	if evs.Type != "outages.events" || len(evs.Data) != 3 {
+		t.Fatalf("events: %+v", evs)
+	}
+	us, ca, g := evs.Data[0], evs.Data[1], evs.Data[2]
+	// US: bgp drop 0.8 for 20 min + ping drop 1-5/80 for 20 min.
+	wantScore := 0.8*20 + (1-5.0/80)*20
+	if us.Location != "country/US" || us.Start != 3000 || us.End == nil || *us.End != 4800 || us.Duration != 1800 || us.Ongoing ||
+		us.Level != "critical" || strings.Join(us.Datasources, ",") != "bgp,ping-slash24" || abs(us.Score-wantScore) > 1e-9 || us.OverlapsWindow {
+		t.Fatalf("US event %+v (score want %v)", us, wantScore)
+	}
+	if ca.Location != "region/5332921" || ca.Duration != 600 {
+		t.Fatalf("region event %+v", ca)
+	}
+	// Ongoing: up to the watermark 12000.
+	if g.Location != "asn/15169" || !g.Ongoing || g.End != nil || g.Duration != 3000 || !g.OverlapsWindow || abs(g.Score-0.1*50) > 1e-9 {
+		t.Fatalf("ongoing event %+v", g)
+	}
+	getJSON(t, base+"/v2/outages/events?from=4800&until=6000", http.StatusOK, &evs)
+	if len(evs.Data) != 0 {
+		t.Fatalf("events in a window between them: %+v", evs.Data)
+	}
+	getJSON(t, base+"/v2/outages/events?from=4000&until=6001&datasource=ping-slash24", http.StatusOK, &evs)
+	if len(evs.Data) != 1 || evs.Data[0].Location != "country/US" || !evs.Data[0].OverlapsWindow {
+		t.Fatalf("ping events overlapping 4000-6001: %+v", evs.Data)
+	}
+
+	var sum env[[]struct {
+		Scores   map[string]float64 `json:"scores"`
+		Entity   struct{ Type, Code string }
+		EventCnt int `json:"event_cnt"`
+	}]
+	getJSON(t, base+"/v2/outages/summary?from=0&until=100000", http.StatusOK, &sum)
+	if sum.Type != "outages.summary" || len(sum.Data) != 3 || sum.Data[0].Entity.Code != "US" || sum.Data[0].EventCnt != 1 ||
+		abs(sum.Data[0].Scores["overall"]-wantScore) > 1e-9 || abs(sum.Data[0].Scores["ping-slash24"]-wantScore) > 1e-9 {
+		t.Fatalf("summary: %+v", sum)
+	}
+	if sum.Data[1].Scores["overall"] < sum.Data[2].Scores["overall"] {
+		t.Fatalf("summary not by score: %+v", sum.Data)
+	}
+
+	var sig env[[][]struct {
+		EntityType string     `json:"entityType"`
+		EntityCode string     `json:"entityCode"`
+		Datasource string     `json:"datasource"`
+		From       int64      `json:"from"`
+		Step       int64      `json:"step"`
+		Values     []*float64 `json:"values"`
+		Baseline   []*float64 `json:"baseline"`
+	}]
+	getJSON(t, base+"/v2/signals/raw/country/us?from=250&until=6600", http.StatusOK, &sig)
+	if sig.Type != "signals" || len(sig.Data) != 1 || len(sig.Data[0]) != 1 {
+		t.Fatalf("signals: %+v", sig)
+	}
+	s := sig.Data[0][0]
+	if s.EntityCode != "US" || s.Datasource != "bgp" || s.From != 300 || s.Step != 300 || len(s.Values) != 21 || len(s.Baseline) != 21 {
+		t.Fatalf("signal %+v", s)
+	}
+	for i, v := range s.Values {
+		tm := s.From + int64(i)*300
+		switch {
+		case tm >= 6000:
+			if v != nil || s.Baseline[i] != nil {
+				t.Fatalf("bin %d: no verdict stored, got %v", tm, *v)
+			}
+		case v == nil:
+			t.Fatalf("bin %d missing", tm)
+		case tm < 600 && s.Baseline[i] != nil: // bin 300: not judged
+			t.Fatalf("bin %d not judged but has a baseline", tm)
+		case tm >= 600 && (s.Baseline[i] == nil || *s.Baseline[i] != 100):
+			t.Fatalf("bin %d baseline %v", tm, s.Baseline[i])
+		case tm >= 3000 && tm < 4200 && *v != 20:
+			t.Fatalf("bin %d value %v, want the outage's 20", tm, *v)
+		}
+	}
+	getJSON(t, base+"/v2/signals/raw/asn/15169?from=0&until=6000", http.StatusOK, &sig)
+	if len(sig.Data[0]) != 0 {
+		t.Fatalf("signals of an entity without verdicts: %+v", sig.Data)
+	}
+
+	// HEAD answers too.
+	resp, err := http.Head(base + "/v2/outages/events?from=0&until=10")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

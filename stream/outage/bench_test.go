@@ -1,0 +1,201 @@
+package outage_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/netwarden/netwarden/detect"
+	"github.com/netwarden/netwarden/stream/outage"
+)
+
+const (
+	benchEntities = 20_000
+	benchYear     = 365 * 86400
+	benchT0       = 1_700_000_400
+)
+
+// benchEntity is the i-th entity: 240 countries, 4760 regions, the rest ASNs.
+func benchEntity(i int) (string, string) {
+	switch {
+	case i < 240:
+		return "country", string(rune('A'+i/26)) + string(rune('A'+i%26))
+	case i < 5000:
+		return "region", strconv.Itoa(1_000_000 + i)
+	}
+	return "asn", strconv.Itoa(i)
+}
+
+// benchStore returns a store holding n alerts (and their events) of
+// 20 000 entities over a year, spread over three datasources: outages of
+// 10 min to 6 h at random times. The file is cached in the temp dir
+// across runs (it takes a while to build).
+func benchStore(b *testing.B, n int) (*outage.Store, outage.Config) {
+	b.Helper()
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("netwarden-outage-bench-v1-%d.db", n))
+	done := path + ".done"
+	cfg := outage.Config{Path: path}
+	cfg.Defaults()
+	if _, err := os.Stat(done); err != nil {
+		os.Remove(path)
+		start := time.Now()
+		s, err := outage.OpenStore(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(7, 7))
+		dss := []string{detect.BGP, detect.PingSlash24, detect.UCSDNT}
+		perSeries := n / benchEntities / len(dss) / 2 // down/up pairs per series
+		var chunk []detect.Alert
+		for i := range benchEntities {
+			typ, code := benchEntity(i)
+			for _, ds := range dss {
+				dc := cfg.Datasources[ds]
+				gap := int64(benchYear / (perSeries + 1))
+				t := int64(benchT0)
+				for range perSeries {
+					t += dc.Bin * (1 + r.Int64N(2*gap/dc.Bin))
+					dur := dc.Bin * (2 + r.Int64N(6*3600/dc.Bin))
+					lvl := detect.Warning
+					if r.IntN(2) == 0 {
+						lvl = detect.Critical
+					}
+					h := 100 + 1000*r.Float64()
+					chunk = append(chunk,
+						detect.Alert{Datasource: ds, EntityType: typ, EntityCode: code, Time: t, Level: lvl, Condition: detect.Condition(dc, lvl),
+							Value: h * 0.3, HistoryValue: h, Method: detect.Method, Window: dc.Window},
+						detect.Alert{Datasource: ds, EntityType: typ, EntityCode: code, Time: t + dur, Level: detect.Normal, Condition: detect.Condition(dc, detect.Normal),
+							Value: h, HistoryValue: h, Method: detect.Method, Window: dc.Window})
+					t += dur
+				}
+			}
+			if len(chunk) >= 100_000 || i == benchEntities-1 {
+				if err := s.BulkInsert(context.Background(), chunk, benchT0+benchYear); err != nil {
+					b.Fatal(err)
+				}
+				chunk = chunk[:0]
+			}
+		}
+		s.Close()
+		if err := os.WriteFile(done, nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("built %d alerts in %v", n, time.Since(start).Round(time.Second))
+	}
+	s, err := outage.OpenStore(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s, cfg
+}
+
+// BenchmarkOutageQueries measures the API's store queries over 10 M
+// stored alerts (200 k with -short): p50 and p99 of 1000 random queries
+// of each kind, beside the baseline of a lookup by id in the same run.
+// Run: go test -run X -bench OutageQueries -benchtime 1x ./stream/outage/
+func BenchmarkOutageQueries(b *testing.B) {
+	n := 10_000_000
+	if testing.Short() {
+		n = 200_000
+	}
+	s, _ := benchStore(b, n)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+	var maxID int64
+	if als, err := s.Alerts(ctx, outage.Filter{From: 0, Until: 1 << 40, EntityType: "asn", EntityCode: strconv.Itoa(benchEntities - 1)}); err != nil || len(als) == 0 {
+		b.Fatalf("last entity's alerts: %v %d", err, len(als))
+	} else {
+		maxID = als[len(als)-1].ID
+	}
+	at := func(span int64) (int64, int64) {
+		from := benchT0 + r.Int64N(benchYear-span)
+		return from, from + span
+	}
+	anyEntity := func(typ string) string {
+		for {
+			t, c := benchEntity(r.IntN(benchEntities))
+			if t == typ {
+				return c
+			}
+		}
+	}
+	type kind struct {
+		name string
+		run  func() (int, error)
+	}
+	kinds := []kind{
+		{"alert by id (baseline)", func() (int, error) {
+			_, ok, err := s.AlertByID(ctx, 1+r.Int64N(maxID))
+			if !ok && err == nil {
+				return 0, fmt.Errorf("no alert")
+			}
+			return 1, err
+		}},
+		{"alerts, 1 h, all", func() (int, error) {
+			f, u := at(3600)
+			als, err := s.Alerts(ctx, outage.Filter{From: f, Until: u, Limit: 10_000})
+			return len(als), err
+		}},
+		{"alerts, 1 h, datasource=bgp", func() (int, error) {
+			f, u := at(3600)
+			als, err := s.Alerts(ctx, outage.Filter{From: f, Until: u, Datasource: detect.BGP, Limit: 10_000})
+			return len(als), err
+		}},
+		{"alerts, 1 d, meta=country", func() (int, error) {
+			f, u := at(86400)
+			als, err := s.Alerts(ctx, outage.Filter{From: f, Until: u, EntityType: "country", Limit: 10_000})
+			return len(als), err
+		}},
+		{"alerts, 30 d, meta=asn/N", func() (int, error) {
+			f, u := at(30 * 86400)
+			als, err := s.Alerts(ctx, outage.Filter{From: f, Until: u, EntityType: "asn", EntityCode: anyEntity("asn"), Limit: 10_000})
+			return len(als), err
+		}},
+		{"events, 1 h, all", func() (int, error) {
+			f, u := at(3600)
+			evs, err := s.Events(ctx, outage.Filter{From: f, Until: u, Limit: 10_000})
+			return len(evs), err
+		}},
+		{"events, 1 d, meta=country", func() (int, error) {
+			f, u := at(86400)
+			evs, err := s.Events(ctx, outage.Filter{From: f, Until: u, EntityType: "country", Limit: 10_000})
+			return len(evs), err
+		}},
+		{"events, 30 d, meta=region/N", func() (int, error) {
+			f, u := at(30 * 86400)
+			evs, err := s.Events(ctx, outage.Filter{From: f, Until: u, EntityType: "region", EntityCode: anyEntity("region"), Limit: 10_000})
+			return len(evs), err
+		}},
+	}
+	const reps = 1000
+	var base time.Duration
+	for b.Loop() {
+		for _, k := range kinds {
+			lat := make([]time.Duration, reps)
+			rows := 0
+			for i := range lat {
+				t := time.Now()
+				m, err := k.run()
+				lat[i] = time.Since(t)
+				if err != nil {
+					b.Fatalf("%s: %v", k.name, err)
+				}
+				rows += m
+			}
+			slices.Sort(lat)
+			p50, p99 := lat[reps/2], lat[reps*99/100]
+			if base == 0 {
+				base = p99
+			}
+			b.Logf("%-30s p50 %8.3f ms  p99 %8.3f ms  (%5.1fx baseline p99)  rows/query %d", k.name,
+				float64(p50.Microseconds())/1000, float64(p99.Microseconds())/1000, float64(p99)/float64(base), rows/reps)
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package outage
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/netwarden/netwarden/detect"
+)
+
+// Config is the `detect:` section: the detector's settings plus the
+// outage store's.
+type Config struct {
+	detect.Config `yaml:",inline"`
+	// Path of the SQLite database (default <data.dir>/outage/outage.db,
+	// filled by the caller).
+	Path string `yaml:"path"`
+	// SignalRetention is how long per-bin verdicts (signals with their
+	// baseline) are kept (default 8 days: a 7-day window and a day).
+	// Alerts and events are kept forever.
+	SignalRetention time.Duration `yaml:"signal_retention"`
+	// Tick is how often the service moves event time by the wall clock
+	// and retries publishing while no telemetry arrives (default 10 s).
+	Tick time.Duration `yaml:"tick"`
+	// ClockLead bounds the wall-clock advance: the watermark follows the
+	// wall clock only while it is within ClockLead of it (live data), so
+	// replaying old telemetry never makes its own points late
+	// (default 6 h; negative: never follow the wall clock).
+	ClockLead time.Duration `yaml:"clock_lead"`
+	// PublishBatch is the most alerts produced or tapped per round
+	// (default 1000).
+	PublishBatch int `yaml:"publish_batch"`
+}
+
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	if c.Datasources == nil {
+		d := detect.Defaults()
+		if c.Grace == 0 {
+			c.Grace = d.Grace
+		}
+		c.Datasources = d.Datasources
+	}
+	if c.SignalRetention == 0 {
+		c.SignalRetention = 8 * 24 * time.Hour
+	}
+	if c.Tick == 0 {
+		c.Tick = 10 * time.Second
+	}
+	if c.ClockLead == 0 {
+		c.ClockLead = 6 * time.Hour
+	}
+	if c.PublishBatch == 0 {
+		c.PublishBatch = 1000
+	}
+}
+
+// Validate checks c.
+func (c Config) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return fmt.Errorf("detect: %w", err)
+	}
+	switch {
+	case c.Path == "":
+		return errors.New("detect.path is empty")
+	case c.SignalRetention < time.Hour:
+		return fmt.Errorf("detect.signal_retention %v: must be at least 1h", c.SignalRetention)
+	case c.Tick <= 0:
+		return errors.New("detect.tick must be positive")
+	case c.PublishBatch < 1:
+		return errors.New("detect.publish_batch must be positive")
+	}
+	return nil
+}
+
+// Bins returns each datasource's bin width.
+func (c Config) Bins() map[string]int64 {
+	m := make(map[string]int64, len(c.Datasources))
+	for n, d := range c.Datasources {
+		m[n] = d.Bin
+	}
+	return m
+}

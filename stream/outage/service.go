@@ -1,0 +1,383 @@
+package outage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/netwarden/netwarden/detect"
+	"github.com/netwarden/netwarden/internal/broker"
+	"github.com/netwarden/netwarden/internal/entity"
+)
+
+// Broker makes Kafka clients (*broker.Broker).
+type Broker interface {
+	NewClient(opts ...kgo.Opt) (*kgo.Client, error)
+}
+
+// Names gives entities' display names for published alerts
+// (entity.Registry); nil: the code is the name.
+type Names interface {
+	Lookup(typ, code string) (entity.Entity, error)
+}
+
+// Record is an alert as published on netwarden.alerts.outage (JSON;
+// schema in docs/schemas/alert-outage.json), keyed by
+// "entity_type/entity_code". Consumers drop repeated ids (the topic is
+// at-least-once).
+type Record struct {
+	Alert
+	EntityName string `json:"entity_name"`
+}
+
+var (
+	mPoints    = metrics.NewCounter(`netwarden_outage_points_total`)
+	mLate      = metrics.NewCounter(`netwarden_outage_points_late_total`)
+	mBad       = metrics.NewCounter(`netwarden_outage_points_bad_total`)
+	mAlerts    = metrics.NewCounter(`netwarden_outage_alerts_total`)
+	mPublished = metrics.NewCounter(`netwarden_outage_alerts_published_total`)
+	mPubErr    = metrics.NewCounter(`netwarden_outage_publish_errors_total`)
+)
+
+// Service consumes telemetry, runs the detector and stores, publishes
+// and taps what it raises. See the package documentation (doc.go).
+type Service struct {
+	cfg   Config
+	brk   Broker
+	store *Store
+	names Names
+	tap   Tap
+	log   *slog.Logger
+	now   func() time.Time
+	topic string
+	out   string
+	ready chan struct{}
+}
+
+// Option configures NewService.
+type Option func(*Service)
+
+// WithClock sets the wall clock that moves event time while idle (tests).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithTopics overrides the telemetry and alert topics (tests).
+func WithTopics(in, out string) Option {
+	return func(s *Service) { s.topic, s.out = in, out }
+}
+
+// NewService makes the service; cfg must be valid. names and tap may be nil.
+func NewService(cfg Config, brk Broker, store *Store, names Names, tap Tap, log *slog.Logger, opts ...Option) *Service {
+	s := &Service{cfg: cfg, brk: brk, store: store, names: names, tap: tap, log: log, now: time.Now,
+		topic: broker.TopicTelemetry, out: broker.TopicAlertsOutage, ready: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// SetTap sets the tap (before Run).
+func (s *Service) SetTap(t Tap) { s.tap = t }
+
+// Ready is closed once the detector state is rebuilt and live
+// consumption starts.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// Store is the service's store.
+func (s *Service) Store() *Store { return s.store }
+
+// Run consumes until ctx ends. It returns an error when the store or the
+// tap fails (fail-stop: a restart resumes from the last commit).
+func (s *Service) Run(ctx context.Context) error {
+	det, err := detect.New(s.cfg.Config)
+	if err != nil {
+		return fmt.Errorf("outage detector: %w", err)
+	}
+	st, err := s.store.State(ctx)
+	if err != nil {
+		return err
+	}
+	cl, err := s.brk.NewClient(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ends, err := broker.EndOffsets(ctx, cl, s.topic)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if err := s.replay(ctx, det, st, ends); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if err := s.deliver(ctx, cl); err != nil {
+		return err
+	}
+	close(s.ready)
+	return s.live(ctx, det, st, ends, cl)
+}
+
+// decode reads a telemetry record; nil for a record that is no point.
+func decode(r *kgo.Record) (detect.Point, error) {
+	var p detect.Point
+	if err := json.Unmarshal(r.Value, &p); err != nil {
+		return p, fmt.Errorf("%w: %v", detect.ErrBadPoint, err)
+	}
+	return p, nil
+}
+
+// replay rebuilds the detector from the records below the stored
+// offsets (skipping those stored as late), then moves it to the stored
+// watermark: it is then in the state it had at the last commit. Nothing
+// is written.
+func (s *Service) replay(ctx context.Context, det *detect.Detector, st State, ends map[int32]int64) error {
+	target := map[int32]int64{}
+	parts := map[string]map[int32]kgo.Offset{s.topic: {}}
+	for p, o := range st.Offsets {
+		end, ok := ends[p]
+		if !ok {
+			return fmt.Errorf("stored offsets name partition %d of %s, which does not exist", p, s.topic)
+		}
+		if o > end {
+			return fmt.Errorf("stored offset %d of %s/%d is past its end %d (topic recreated?)", o, s.topic, p, end)
+		}
+		if o > 0 {
+			target[p] = o
+			parts[s.topic][p] = kgo.NewOffset().AtStart()
+		}
+	}
+	if len(target) == 0 {
+		return nil
+	}
+	start := time.Now()
+	cl, err := s.brk.NewClient(kgo.ConsumePartitions(parts), kgo.FetchMaxBytes(64<<20))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	n := 0
+	for len(target) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			ferr = fmt.Errorf("replay %s/%d: %w", t, p, err)
+		})
+		if ferr != nil {
+			return ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := target[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if r.Offset+1 >= end {
+				delete(target, r.Partition)
+			}
+			if st.Late[r.Partition][r.Offset] {
+				return
+			}
+			p, err := decode(r)
+			if err == nil {
+				err = det.Add(p)
+			}
+			if err == nil {
+				n++
+			}
+		})
+	}
+	det.AdvanceTo(st.Watermark)
+	s.log.Info("outage detector rebuilt", "points", n, "series", det.Series(), "watermark", st.Watermark, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// live consumes from the stored offsets, committing each polled batch.
+func (s *Service) live(ctx context.Context, det *detect.Detector, st State, ends map[int32]int64, prod *kgo.Client) error {
+	parts := map[int32]kgo.Offset{}
+	for p := range ends {
+		parts[p] = kgo.NewOffset().AtStart()
+		if o, ok := st.Offsets[p]; ok {
+			parts[p] = kgo.NewOffset().At(o)
+		}
+	}
+	cl, err := s.brk.NewClient(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: parts}), kgo.FetchMaxBytes(16<<20))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var b Batch
+	det.OnBin(func(v detect.Verdict) { b.Verdicts = append(b.Verdicts, v) })
+	defer det.OnBin(nil)
+	lastPrune := time.Time{}
+	lastW := st.Watermark
+	for {
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.Tick)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		b = Batch{Offsets: map[int32]int64{}}
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				s.log.Warn("fetch telemetry", "topic", t, "partition", p, "err", err)
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			b.Offsets[r.Partition] = r.Offset + 1
+			p, err := decode(r)
+			if err == nil {
+				err = det.Add(p)
+			}
+			switch {
+			case err == nil:
+				mPoints.Inc()
+			case errors.Is(err, detect.ErrLate):
+				mLate.Inc()
+				b.Late = append(b.Late, [2]int64{int64(r.Partition), r.Offset})
+			default:
+				mBad.Inc()
+				s.log.Debug("bad telemetry point", "partition", r.Partition, "offset", r.Offset, "err", err)
+			}
+		})
+		alerts := slices.Clone(det.Advance())
+		now := s.now().Unix()
+		if lead := s.cfg.ClockLead; lead > 0 && now > det.Watermark() && now-det.Watermark() <= int64(lead/time.Second) {
+			alerts = append(alerts, det.AdvanceTo(now)...)
+		}
+		b.Alerts, b.Watermark = alerts, det.Watermark()
+		// A watermark moved by the wall clock alone is committed too:
+		// replay must reach the same cutoff.
+		if len(b.Offsets) > 0 || len(b.Verdicts) > 0 || b.Watermark != lastW {
+			lastW = b.Watermark
+			stored, err := s.store.Commit(context.WithoutCancel(ctx), b)
+			if err != nil {
+				return err
+			}
+			mAlerts.Add(len(stored))
+		}
+		if err := s.deliver(ctx, prod); err != nil {
+			return err
+		}
+		if time.Since(lastPrune) > time.Hour {
+			lastPrune = time.Now()
+			if n, err := s.store.Prune(ctx, det.Watermark()-int64(s.cfg.SignalRetention/time.Second)); err != nil {
+				s.log.Warn("prune outage signals", "err", err)
+			} else if n > 0 {
+				s.log.Info("pruned outage signals", "rows", n)
+			}
+		}
+	}
+}
+
+// deliver publishes the alerts not yet published (a failure is retried
+// on the next round) and hands the alerts not yet tapped to the tap (a
+// failure stops the service).
+func (s *Service) deliver(ctx context.Context, prod *kgo.Client) error {
+	for ctx.Err() == nil {
+		n, err := s.publish(ctx, prod)
+		if err != nil {
+			mPubErr.Inc()
+			s.log.Warn("publish outage alerts; retrying later", "err", err)
+			break
+		}
+		if n < s.cfg.PublishBatch {
+			break
+		}
+	}
+	if s.tap == nil {
+		return nil
+	}
+	for ctx.Err() == nil {
+		from, err := s.store.mark(ctx, markTapped)
+		if err != nil {
+			return err
+		}
+		als, err := s.store.AlertsAfter(ctx, from, s.cfg.PublishBatch)
+		if err != nil || len(als) == 0 {
+			return err
+		}
+		if err := s.tap.OnOutageAlerts(ctx, als); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("outage tap: %w", err)
+		}
+		if err := s.store.setMark(ctx, markTapped, als[len(als)-1].ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) publish(ctx context.Context, prod *kgo.Client) (int, error) {
+	from, err := s.store.mark(ctx, markPublished)
+	if err != nil {
+		return 0, err
+	}
+	als, err := s.store.AlertsAfter(ctx, from, s.cfg.PublishBatch)
+	if err != nil || len(als) == 0 {
+		return 0, err
+	}
+	recs := make([]*kgo.Record, len(als))
+	for i, a := range als {
+		v, err := json.Marshal(Record{Alert: a, EntityName: s.name(a.EntityType, a.EntityCode)})
+		if err != nil {
+			return 0, fmt.Errorf("encode outage alert %d: %w", a.ID, err)
+		}
+		recs[i] = &kgo.Record{Topic: s.out, Key: []byte(a.EntityType + "/" + a.EntityCode), Value: v}
+	}
+	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return 0, fmt.Errorf("produce %d outage alerts to %s: %w", len(recs), s.out, err)
+	}
+	if err := s.store.setMark(ctx, markPublished, als[len(als)-1].ID); err != nil {
+		return 0, err
+	}
+	mPublished.Add(len(als))
+	return len(als), nil
+}
+
+func (s *Service) name(typ, code string) string {
+	if s.names == nil {
+		return code
+	}
+	e, err := s.names.Lookup(typ, code)
+	if err != nil || e.Name == "" {
+		return code
+	}
+	return e.Name
+}
+
+// Bins returns each configured datasource's bin width.
+func (s *Service) Bins() map[string]int64 { return s.cfg.Bins() }
+
+// Alerts queries stored alerts.
+func (s *Service) Alerts(ctx context.Context, f Filter) ([]Alert, error) {
+	return s.store.Alerts(ctx, f)
+}
+
+// Events queries stored events.
+func (s *Service) Events(ctx context.Context, f Filter) ([]detect.Event, error) {
+	return s.store.Events(ctx, f)
+}
+
+// Signals queries an entity's signals with their baseline.
+func (s *Service) Signals(ctx context.Context, f Filter) ([]Signal, error) {
+	return s.store.Signals(ctx, f, s.cfg.Bins())
+}
+
+// Watermark is the detector's event time at the last commit.
+func (s *Service) Watermark(ctx context.Context) (int64, error) { return s.store.Watermark(ctx) }
