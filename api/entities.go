@@ -43,28 +43,15 @@ type entityJSON struct {
 	Attrs    map[string]string `json:"attrs"`
 }
 
-// entityFQID is IODA's fully qualified id of an entity: geo.netacuity.NA.US for a country,
-// geo.netacuity.NA.US.<region> for a region, asn.3307 for an AS.
-func entityFQID(e entity.Entity, continentOf func(cc string) string) string {
-	switch e.Type {
-	case entity.TypeCountry:
-		return "geo.netacuity." + continentOf(e.Code) + "." + e.Code
-	case entity.TypeRegion:
-		cc := e.Attrs["country_code"]
-		return "geo.netacuity." + continentOf(cc) + "." + cc + "." + e.Code
-	default:
-		return "asn." + e.Code
-	}
-}
-
-func toEntityJSON(e entity.Entity, continentOf func(string) string) entityJSON {
+func (s *Server) toEntityJSON(e entity.Entity) entityJSON {
 	attrs := make(map[string]string, len(e.Attrs)+1)
 	for k, v := range e.Attrs {
 		if v != "" {
 			attrs[k] = v
 		}
 	}
-	attrs["fqid"] = entityFQID(e, continentOf)
+	// fqid as the outage routes name it (a region's continent is its country's).
+	attrs["fqid"] = entityFQID(s.lookupEntity(e.Type, e.Code))
 	return entityJSON{Code: e.Code, Name: e.Name, Type: e.Type, Subnames: []string{}, Attrs: attrs}
 }
 
@@ -80,61 +67,48 @@ type entitiesEnvelope struct {
 	Perf              any               `json:"perf"`
 	Data              []entityJSON      `json:"data"`
 	More              bool              `json:"more"`
-}
-
-func (s *Server) entityRegistry() Entities {
-	if s.deps.Entities == nil {
-		return &entity.Registry{}
-	}
-	return s.deps.Entities
+	Copyright         string            `json:"copyright"`
 }
 
 func (s *Server) entitiesQuery(c *gin.Context) {
 	start := time.Now().UTC()
-	env := entitiesEnvelope{Type: "entities", RequestParameters: map[string]string{}}
+	env := entitiesEnvelope{Type: "entities", RequestParameters: map[string]string{}, Copyright: iodaCopyright}
 	for k, v := range c.Request.URL.Query() {
 		env.RequestParameters[k] = strings.Join(v, ",")
 	}
-	env.Metadata.RequestTime = start.Format(time.RFC3339Nano)
+	env.Metadata.RequestTime = start.Format(time.RFC3339)
 	answer := func(code int) {
-		env.Metadata.ResponseTime = time.Now().UTC().Format(time.RFC3339Nano)
+		env.Metadata.ResponseTime = time.Now().UTC().Format(time.RFC3339)
 		c.JSON(code, env)
 	}
 	q, err := parseEntityQuery(c)
 	var es []entity.Entity
 	if err == nil {
-		es, env.More, err = s.entityRegistry().Query(q)
+		es, env.More, err = s.entities().Query(q)
 	}
 	if err != nil {
 		code := statusOf(err)
 		if code >= 500 {
 			s.log.Error("entities query", "err", err)
 		}
-		msg := err.Error()
+		msg := strings.TrimPrefix(err.Error(), errBadRequest.Error()+": ")
 		env.Error = &msg
 		answer(code)
 		return
 	}
-	reg := s.entityRegistry()
-	continentOf := func(cc string) string {
-		if e, err := reg.Lookup(entity.TypeCountry, cc); err == nil && e.Attrs["continent"] != "" {
-			return e.Attrs["continent"]
-		}
-		return "??"
-	}
 	env.Data = make([]entityJSON, len(es))
 	for i, e := range es {
-		env.Data[i] = toEntityJSON(e, continentOf)
+		env.Data[i] = s.toEntityJSON(e)
 	}
 	answer(http.StatusOK)
 }
 
-var entityParams = map[string]bool{"entityType": true, "entityCode": true, "search": true, "relatedTo": true, "limit": true, "page": true}
+var entityQueryParams = map[string]bool{"entityType": true, "entityCode": true, "search": true, "relatedTo": true, "limit": true, "page": true}
 
 func parseEntityQuery(c *gin.Context) (entity.Query, error) {
 	vals := c.Request.URL.Query()
 	for k, v := range vals {
-		if !entityParams[k] {
+		if !entityQueryParams[k] {
 			return entity.Query{}, badRequest("unknown parameter %q (want entityType, entityCode, search, relatedTo, limit, page)", k)
 		}
 		if len(v) > 1 {

@@ -171,9 +171,9 @@ func oaOps() []oaOp {
 				params: []oaParam{entry}, resp: oaRef("Removed"), errors: []int{400, 401, 404}},
 		}
 	}
-	outageQuery := []oaParam{oaQReq("from", "Unix seconds"), oaQReq("until", "Unix seconds"),
-		oaQEnum("entityType", "", "country", "region", "asn"), oaQ("entityCode", ""), oaQ("datasource", "bgp, ping-slash24, ucsd-nt"),
-		oaQInt("limit", ""), oaQInt("page", "")}
+	outageQuery := []oaParam{oaQReq("from", "Unix seconds"), oaQReq("until", "Unix seconds (after from)"),
+		oaQEnum("entityType", "", "country", "region", "asn"), oaQ("entityCode", "needs entityType"), oaQ("datasource", "bgp, ping-slash24, ucsd-nt (as configured)"),
+		oaQInt("limit", "0..100000, default 10000"), oaQInt("page", "0-based")}
 	ops := []oaOp{
 		history("ip"), history("domain"), history("email"),
 		lookup("ip"), lookup("domain"), lookup("email"),
@@ -232,7 +232,8 @@ func oaOps() []oaOp {
 			resp: oaObj("accepted!", oaInt, "rejected!", oaArr(oaObj("index", oaInt, "error", oaStr("")))), errors: []int{400, 401, 403, 413, 503}},
 		oaOp{method: "GET", path: "/ioda/data/alerts", tag: "outages", auth: "optional", summary: "Outage alerts, IODA v1 (watchtower.alerts)",
 			params: []oaParam{oaQReq("from", "Unix seconds"), oaQReq("until", "Unix seconds"), oaQ("meta", "country, country/US, region, region/ID, asn, asn/3307"),
-				oaQ("annotateMeta", "true to add meta"), oaQ("human", "true for human-readable values")},
+				oaQ("annotateMeta", "true to add meta (entity name and attrs)"), oaQ("human", "true: time as RFC 3339"),
+				oaQ("datasource", ""), oaQEnum("level", "", "normal", "warning", "critical"), oaQInt("limit", "0..100000, default 10000")},
 			resp: oaRef("IODAv1Alerts"), errors: []int{400, 401, 503}},
 		oaOp{method: "GET", path: "/v2/outages/alerts", tag: "outages", auth: "optional", summary: "Outage alerts (IODA v2)",
 			params: outageQuery, resp: oaIODA2(oaArr(oaRef("OutageAlert"))), errors: []int{400, 401, 503}},
@@ -258,7 +259,8 @@ func oaOps() []oaOp {
 // oaIODA2 is IODA v2's envelope around data.
 func oaIODA2(data oaJS) oaJS {
 	return oaObj("type!", oaStr(""), "metadata", oaObj("requestTime", oaStr(""), "responseTime", oaStr("")),
-		"requestParameters", oaAnyObj, "error!", oaNullable(oaStr("")), "perf", oaJS{"nullable": true}, "data!", oaNullable(data), "more", oaJS{"type": "boolean", "description": "netwarden: another page follows (entities)"})
+		"requestParameters", oaAnyObj, "error!", oaNullable(oaStr("")), "perf", oaJS{"nullable": true}, "data!", oaNullable(data), "copyright", oaStr(""),
+		"more", oaJS{"type": "boolean", "description": "entities only: another page follows"})
 }
 
 func oaSchemas() oaJS {
@@ -283,16 +285,22 @@ func oaSchemas() oaJS {
 			"attrs", oaJS{"type": "object", "additionalProperties": oaStr(""), "description": "fqid; country: continent, continent_name, iso3, subregion; asn: org; region: country_code, iso_code; ip_count; note for unknown codes"}),
 		"TelemetryPoint": oaObj("datasource!", oaStr("bgp, ping-slash24, ucsd-nt"), "entity_type!", oaJS{"type": "string", "enum": []string{"country", "region", "asn"}},
 			"entity_code!", oaStr(""), "time!", oaJS{"type": "integer", "description": "Unix seconds (aligned down to the bin start)"}, "value!", oaJS{"type": "number", "minimum": 0}),
-		"OutageAlert": oaObj("id", oaInt, "datasource!", oaStr(""), "entity_type!", oaStr(""), "entity_code!", oaStr(""), "entity_name", oaStr(""), "time!", oaInt, "level!", level,
-			"condition!", oaStr("e.g. < historical * 0.5"), "value!", oaNum, "historyValue!", oaNum, "method", oaStr(""), "window", oaInt),
-		"OutageEvent": oaObj("entity_type!", oaStr(""), "entity_code!", oaStr(""), "start!", oaInt, "end", oaInt, "ongoing!", oaBool, "duration!", oaInt,
-			"level", level, "score!", oaNum, "datasources", oaArr(oaStr(""))),
-		"OutageSummary": oaObj("entity", oaRef("Entity"), "scores", oaJS{"type": "object", "additionalProperties": oaNum}, "event_cnt", oaInt),
+		"OutageEntity": oaObj("type!", oaStr(""), "code!", oaStr(""), "name!", oaStr(""), "attrs", oaJS{"type": "object", "description": "fqid, known=false for codes without metadata, and the entity's metadata"}),
+		"OutageAlert": oaObj("id!", oaInt, "datasource!", oaStr(""), "entity!", oaRef("OutageEntity"), "time!", oaInt, "level!", level,
+			"condition!", oaStr("e.g. < historical * 0.5"), "value!", oaNum, "historyValue!", oaNum, "method", oaStr(""), "window", oaJS{"type": "integer", "description": "seconds"}),
+		"OutageEvent": oaObj("location!", oaStr("type/code"), "location_name", oaStr(""), "start!", oaInt, "duration!", oaInt, "uncertainty", oaNullable(oaInt),
+			"status", oaJS{"type": "integer", "description": "1 while ongoing"}, "fraction", oaNullable(oaNum), "score!", oaNum, "overlaps_window", oaBool, "method", oaStr(""),
+			"datasource", oaStr("comma-separated"), "entity!", oaRef("OutageEntity"), "end", oaNullable(oaInt), "ongoing!", oaBool, "level", level, "datasources", oaArr(oaStr(""))),
+		"OutageSummary": oaObj("entity!", oaRef("OutageEntity"), "scores!", oaJS{"type": "object", "additionalProperties": oaNum, "description": "overall and per datasource"},
+			"event_cnt!", oaInt, "ongoing", oaBool, "level", level),
 		"IODAv1Alerts": oaObj("type!", oaJS{"type": "string", "enum": []string{"watchtower.alerts"}}, "error!", oaNullable(oaStr("")), "queryParameters", oaAnyObj,
-			"data!", oaNullable(oaObj("alerts!", oaArr(oaObj("name", oaStr(""), "time!", oaInt, "level!", level, "condition", oaStr(""), "value", oaNum, "historyValue", oaNum,
-				"metaType!", oaStr(""), "metaCode!", oaStr(""), "meta", oaObj("name", oaStr(""), "attrs", oaAnyObj)))))),
-		"Signal": oaObj("entityType!", oaStr(""), "entityCode!", oaStr(""), "entityName", oaStr(""), "entityFqid", oaStr(""), "datasource!", oaStr(""), "from!", oaInt, "until!", oaInt,
-			"step!", oaInt, "nativeStep", oaInt, "values!", oaArr(oaNullable(oaNum)), "baseline", oaArr(oaNullable(oaNum))),
+			"data!", oaNullable(oaObj("alerts!", oaArr(oaObj("id", oaInt, "fqid", oaStr("the datasource's IODA series name"), "name", oaStr(""), "datasource", oaStr(""),
+				"time!", oaJS{"description": "Unix seconds, or RFC 3339 with human=true"}, "level!", level, "method", oaStr(""), "condition", oaStr(""), "value", oaNum, "historyValue", oaNum,
+				"metaType!", oaStr(""), "metaCode!", oaStr(""), "meta", oaObj("name", oaStr(""), "attrs", oaAnyObj), "window", oaInt))))),
+		"Signal": oaObj("entityType!", oaStr(""), "entityCode!", oaStr(""), "entityName", oaStr(""), "entityFqid", oaStr(""), "datasource!", oaStr(""), "subtype", oaStr(""),
+			"from!", oaInt, "until!", oaInt, "step!", oaInt, "nativeStep", oaInt, "values!", oaArr(oaNullable(oaNum)),
+			"baseline!", oaJS{"type": "array", "items": oaNullable(oaNum), "description": "the detector's historical value per bin; null where the bin was not judged"},
+			"levels", oaArr(oaNullable(level))),
 		"Subscription": oaObj("entity_type!", oaStr(""), "entity_code!", oaStr(""), "entity_name", oaStr(""), "created", oaStr("")),
 	}
 }

@@ -18,7 +18,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/netwarden/netwarden/detect"
 	"github.com/netwarden/netwarden/internal/entity"
+	"github.com/netwarden/netwarden/stream/outage"
 )
 
 // pendingRoutes are routes issue 7's other sections (telemetry T, outages O, subscriptions
@@ -27,11 +29,6 @@ import (
 // the document and the router agree exactly.
 var pendingRoutes = map[string]string{
 	"POST /v1/telemetry":                                 "T",
-	"GET /ioda/data/alerts":                              "O",
-	"GET /v2/outages/alerts":                             "O",
-	"GET /v2/outages/events":                             "O",
-	"GET /v2/outages/summary":                            "O",
-	"GET /v2/signals/raw/{entityType}/{entityCode}":      "O",
 	"GET /v1/subscriptions":                              "S",
 	"POST /v1/subscriptions":                             "S",
 	"DELETE /v1/subscriptions/{entityType}/{entityCode}": "S",
@@ -126,7 +123,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // Real answers of the server validate against the document (status, content type, body
 // schema), by kin-openapi's response validator.
 func TestOpenAPIResponsesValidate(t *testing.T) {
-	_, ts := docServer(t, Deps{Entities: testRegistry(t)})
+	_, ts := docServer(t, Deps{Entities: testRegistry(t), Outages: testOutages(t)})
 	doc, _ := loadDoc(t, ts.URL)
 	doc.Servers = openapi3.Servers{{URL: ts.URL}}
 	router, err := legacy.NewRouter(doc)
@@ -147,6 +144,15 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{"/v1/account", 401},
 		{"/lists", 503},
 		{"/openapi.json", 200},
+		{"/ioda/data/alerts?from=0&until=20000&annotateMeta=true", 200},
+		{"/ioda/data/alerts?from=0&until=20000&human=true&meta=country/US", 200},
+		{"/ioda/data/alerts?until=20000", 400},
+		{"/v2/outages/alerts?from=0&until=20000", 200},
+		{"/v2/outages/events?from=0&until=20000", 200},
+		{"/v2/outages/events?from=0&until=20000&entityType=country&entityCode=XX1", 400},
+		{"/v2/outages/summary?from=0&until=20000", 200},
+		{"/v2/signals/raw/country/US?from=0&until=6000", 200},
+		{"/v2/signals/raw/planet/US?from=0&until=6000", 400},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
 			req, err := http.NewRequest(http.MethodGet, ts.URL+tt.path, nil)
@@ -180,6 +186,40 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testOutages is a real outage store holding an ended US outage (bgp critical 3000-4200,
+// with verdicts) and an ongoing AS15169 warning.
+func testOutages(t *testing.T) *outage.Service {
+	t.Helper()
+	cfg := outage.Config{Path: filepath.Join(t.TempDir(), "outage.db")}
+	cfg.Defaults()
+	store, err := outage.OpenStore(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	al := func(ds, typ, code string, tm int64, l detect.Level, v, h float64) detect.Alert {
+		return detect.Alert{Datasource: ds, EntityType: typ, EntityCode: code, Time: tm, Level: l,
+			Condition: detect.Condition(cfg.Datasources[ds], l), Value: v, HistoryValue: h, Method: detect.Method, Window: cfg.Datasources[ds].Window}
+	}
+	var vs []detect.Verdict
+	for tm := int64(0); tm < 6000; tm += 300 {
+		v := detect.Verdict{Datasource: detect.BGP, EntityType: "country", EntityCode: "US", Time: tm, Value: 100, HistoryValue: 100, Judged: tm >= 600}
+		if tm >= 3000 && tm < 4200 {
+			v.Value, v.Level = 20, detect.Critical
+		}
+		vs = append(vs, v)
+	}
+	b := outage.Batch{Verdicts: vs, Offsets: map[int32]int64{0: 1}, Watermark: 12000, Alerts: []detect.Alert{
+		al(detect.BGP, "country", "US", 3000, detect.Critical, 20, 100),
+		al(detect.BGP, "country", "US", 4200, detect.Normal, 99, 100),
+		al(detect.BGP, "asn", "15169", 9000, detect.Warning, 90, 100),
+	}}
+	if _, err := store.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	return outage.NewService(cfg, nil, store, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 func TestDocsPage(t *testing.T) {
