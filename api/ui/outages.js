@@ -125,10 +125,17 @@ async function entityPage(type, code) {
   await section('signals-body', async (el) => {
     const groups = iodaData(await api('GET', `/v2/signals/raw/${encodeURIComponent(type)}/${encodeURIComponent(code)}?from=${from}&until=${until}`));
     const sigs = [].concat(...groups.map(g => Array.isArray(g) ? g : [g]));
+    // The charts share one time axis, starting where the first signal has data.
+    let first = until;
+    for (const s of sigs) {
+      const i = (s.values || []).findIndex(v => typeof v === 'number');
+      if (i >= 0) first = Math.min(first, s.from + i * s.step);
+    }
+    const x0 = first < until ? Math.max(from, first) : from;
     el.replaceChildren(sigs.length === 0 ? h('p', {class: 'muted', id: 'no-signals'}, 'No signal recorded for this entity in this period.') :
       h('div', {}, legend(), sigs.map(s => h('figure', {class: 'signal', 'data-datasource': s.datasource},
         h('figcaption', {}, dsNames[s.datasource] || s.datasource),
-        signalChart(s, alerts.filter(a => a.datasource === s.datasource), from, until)))));
+        signalChart(s, alerts.filter(a => a.datasource === s.datasource), x0, until)))));
   });
   await section('entity-events-body', async (el) => {
     const evs = iodaData(await api('GET', `/v2/outages/events?${ent}&from=${from}&until=${until}`)).sort((a, b) => b.start - a.start);
@@ -150,6 +157,20 @@ function legend() {
     item('warning', 'warning'), item('critical', 'critical'));
 }
 
+// levelSpans turns a signal's per-bin levels (the detector's state after each bin) into
+// periods out of normal.
+function levelSpans(s) {
+  const out = [];
+  let open = null;
+  (s.levels || []).forEach((l, i) => {
+    const t = s.from + i * s.step;
+    if (open && l !== open.level) { open.end = t; out.push(open); open = null; }
+    if (!open && l && l !== 'normal') open = {start: t, level: l};
+  });
+  if (open) { open.end = s.from + (s.levels.length) * s.step; out.push(open); }
+  return out;
+}
+
 // spans turns a datasource's alerts (time order) into periods out of normal.
 function spans(alerts, until) {
   const out = [];
@@ -163,7 +184,8 @@ function spans(alerts, until) {
 }
 
 // signalChart draws one signal: the value as a line (gaps where no bin was recorded), the
-// baseline dashed, periods out of normal shaded by level, and a mark at every alert.
+// baseline dashed, periods out of normal shaded by level (from the per-bin levels, else from
+// the alerts), and a mark at every alert.
 function signalChart(s, alerts, from, until) {
   const W = 1000, H = 190, L = 56, R = 10, T = 14, B = 22;
   const step = s.step || 300;
@@ -183,7 +205,8 @@ function signalChart(s, alerts, from, until) {
     return d;
   };
   const g = svg('svg', {class: 'chart signal', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${s.datasource} signal with baseline`});
-  for (const sp of spans(alerts, until)) {
+  const periods = Array.isArray(s.levels) && s.levels.some(l => l) ? levelSpans(s) : spans(alerts, until);
+  for (const sp of periods) {
     const x0 = Math.max(L, x(sp.start)), x1 = Math.min(W - R, x(sp.end));
     if (x1 > x0) g.append(svg('rect', {class: 'span ' + sp.level, x: x0.toFixed(1), y: T, width: (x1 - x0).toFixed(1), height: H - B - T}));
   }
@@ -197,7 +220,7 @@ function signalChart(s, alerts, from, until) {
   const ticks = 6;
   for (let i = 0; i <= ticks; i++) {
     const t = from + (until - from) * i / ticks;
-    const txt = until - from <= 2 * DAY ? fmtTime(t).slice(11, 16) : fmtTime(t).slice(5, 10);
+    const txt = until - from <= DAY ? fmtTime(t).slice(11, 16) : until - from <= 4 * DAY ? fmtTime(t).slice(5, 16) : fmtTime(t).slice(5, 10);
     g.append(label(x(t), H - 6, txt, i === 0 ? 'start' : i === ticks ? 'end' : 'middle'));
   }
   g.append(svg('path', {class: 'baseline', d: path(base)}), svg('path', {class: 'value', d: path(vals)}));

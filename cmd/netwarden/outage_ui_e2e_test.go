@@ -1,7 +1,11 @@
 package main
 
-// End-to-end test of the API docs page and the outage dashboard pages in headless Chromium
-// against the real binary: /docs renders every operation of /openapi.json.
+// End-to-end tests of the API docs page and the outage dashboard pages in headless Chromium
+// against the real binary: /docs renders every operation of /openapi.json; simulated
+// telemetry (ingest/simulate, three days of four entities, one ended and one ongoing outage)
+// is published to netwarden.telemetry, the server's outage service detects the outages, and
+// the Outages page lists them, linking to entity pages that plot each signal with its
+// baseline, the periods out of normal and the alerts.
 
 import (
 	"bytes"
@@ -11,12 +15,17 @@ import (
 	"image/png"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/netwarden/netwarden/ingest/simulate"
+	"github.com/netwarden/netwarden/internal/broker"
 )
 
 func TestDocsPageE2E(t *testing.T) {
@@ -84,6 +93,145 @@ func TestDocsPageE2E(t *testing.T) {
 	if groups := val(t, ctx, "groups shown", chromedp.Evaluate[int](`[...document.querySelectorAll('section.tag')].filter(g => g.style.display !== 'none').length`)); groups != 1 {
 		t.Errorf("filter 'watchlist' leaves %d groups, want 1", groups)
 	}
+}
+
+func TestOutageDashboardE2E(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary and Chromium")
+	}
+	ctx := browser(t)
+	s := newServer(t, nil, entityConfig(t)+"\n"+oneFeed(t)+"\ndetect: {tick: 1s}")
+	out, err := exec.Command(s.bin, "account", "demo", "--config", s.cfgPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("account demo: %v\n%s", err, out)
+	}
+	i := strings.Index(string(out), "nwk_")
+	if i < 0 {
+		t.Fatalf("account demo printed no key:\n%s", out)
+	}
+	key := strings.Fields(string(out)[i:])[0]
+	s.start()
+	base := "http://" + s.http
+	waitReady(t, base, time.Minute)
+
+	// Three days of signals up to now: the US lost connectivity for 3 hours a day ago (all
+	// three signals), AS15169 lost BGP and probing two hours ago and has not recovered.
+	now := time.Now().UTC().Truncate(time.Hour)
+	start := now.Add(-72 * time.Hour)
+	cfg := simulate.Defaults()
+	cfg.Seed, cfg.Start, cfg.Duration, cfg.MissingRate = 7, start, 72*time.Hour, 0
+	gen, err := simulate.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents := []simulate.EntitySpec{{Type: "country", Code: "US", Size: 20000, UTCOffset: -5}, {Type: "asn", Code: "15169", Size: 3000},
+		{Type: "region", Code: "5332921", Size: 4000, UTCOffset: -8}, {Type: "country", Code: "VE", Size: 5000, UTCOffset: -4}}
+	inj := []simulate.Injection{
+		{ID: "us", EntityType: "country", EntityCode: "US", Start: now.Add(-27 * time.Hour), End: now.Add(-24 * time.Hour), Datasources: simulate.Datasources},
+		{ID: "google", EntityType: "asn", EntityCode: "15169", Start: now.Add(-2 * time.Hour), End: now.Add(24 * time.Hour), Datasources: []string{simulate.DatasourceBGP, simulate.DatasourcePing}},
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", s.kport)), kgo.DefaultProduceTopic(broker.TopicTelemetry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	for p := range simulate.Points(gen.Generate(ents, inj)) {
+		if p.Time >= now.Unix() {
+			continue
+		}
+		v, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, &kgo.Record{Key: []byte(p.Datasource + "/" + p.EntityType + "/" + p.EntityCode), Value: v})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatalf("publish %d telemetry points: %v", len(recs), err)
+	}
+	t.Logf("published %d telemetry points", len(recs))
+
+	// The outage service finds both outages.
+	type event struct {
+		Location string `json:"location"`
+		Ongoing  bool   `json:"ongoing"`
+		Level    string `json:"level"`
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var env struct {
+			Data []event `json:"data"`
+		}
+		if _, err := s.get(fmt.Sprintf("/v2/outages/events?from=%d&until=%d", start.Unix(), now.Unix()+3600), &env); err != nil {
+			t.Fatal(err)
+		}
+		ongoing, ended := false, false
+		for _, e := range env.Data {
+			ongoing = ongoing || e.Location == "asn/15169" && e.Ongoing
+			ended = ended || e.Location == "country/US" && !e.Ongoing
+		}
+		if ongoing && ended {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outage events after 3 min: %+v", env.Data)
+		}
+		time.Sleep(time.Second)
+	}
+
+	cdp(t, ctx, "sign in", time.Minute,
+		chromedp.Navigate(base+"/ui/outages"),
+		chromedp.WaitVisible(chromedp.CSS("#key")),
+		chromedp.SendKeys(chromedp.CSS("#key"), key),
+		chromedp.Click(chromedp.CSS(`#login button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="outages"]`)),
+	)
+	ongoing, recent := text(t, ctx, "#ongoing-body"), text(t, ctx, "#recent-body")
+	if !strings.Contains(ongoing, "AS15169 (Google Inc.)") || strings.Contains(ongoing, "United States") {
+		t.Errorf("ongoing outages: %q", ongoing)
+	}
+	if !strings.Contains(recent, "United States of America") || !strings.Contains(recent, "critical") {
+		t.Errorf("recent outages: %q", recent)
+	}
+	outageShot(t, ctx, "outages")
+
+	// The ongoing outage's link opens the AS's page: three charts, each with its signal and
+	// baseline; BGP and probing with the outage shaded and critical alert marks.
+	cdp(t, ctx, "entity page", time.Minute,
+		chromedp.Click(chromedp.CSS(`#ongoing-table tr[data-entity="asn/15169"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="entity"]`)),
+	)
+	if title := text(t, ctx, "#entity-title"); title != "AS15169 (Google Inc.)" {
+		t.Errorf("entity page title %q", title)
+	}
+	type chart struct {
+		DS              string
+		Value, Baseline int
+		Critical, Marks int
+	}
+	charts := val(t, ctx, "charts", chromedp.Evaluate[[]chart](`[...document.querySelectorAll('figure.signal')].map(f => ({
+		DS: f.dataset.datasource,
+		Value: (f.querySelector('path.value').getAttribute('d') || '').length,
+		Baseline: (f.querySelector('path.baseline').getAttribute('d') || '').length,
+		Critical: f.querySelectorAll('rect.span.critical').length,
+		Marks: f.querySelectorAll('g.alert-mark.critical').length}))`))
+	if len(charts) != 3 {
+		t.Fatalf("entity page charts: %+v", charts)
+	}
+	for _, c := range charts {
+		if c.Value < 100 || c.Baseline < 100 {
+			t.Errorf("%s: signal path %d chars, baseline %d: not plotted", c.DS, c.Value, c.Baseline)
+		}
+		hit := c.DS == simulate.DatasourceBGP || c.DS == simulate.DatasourcePing
+		if hit && (c.Critical == 0 || c.Marks == 0) {
+			t.Errorf("%s: no critical period or alert mark on the chart: %+v", c.DS, c)
+		}
+	}
+	if alerts := text(t, ctx, "#entity-alerts-body"); !strings.Contains(alerts, "critical") {
+		t.Errorf("entity alerts: %q", alerts)
+	}
+	cdp(t, ctx, "taller viewport", 10*time.Second, chromedp.EmulateViewport(1100, 1000))
+	outageShot(t, ctx, "entity")
 }
 
 // outageShot is screenshot with this issue's bound: a PNG of at most 120 KB.
