@@ -128,9 +128,11 @@ type oaOp struct {
 	body         oaJS     // request body schema (JSON), nil: none
 	bodyTypes    []string // other accepted content types
 	status       int      // success status
+	also         []int    // other success statuses with the same body
 	resp         oaJS     // success body schema
 	respType     string   // success content type when not JSON
 	errors       []int
+	errorSchemas map[int]oaJS // error answers not shaped {"error": ...}
 }
 
 // oaOps lists every route. GET operations also answer HEAD (added by OpenAPI()).
@@ -199,7 +201,7 @@ func oaOps() []oaOp {
 			resp: oaObj("sent_to", oaArr(oaStr(""))), errors: []int{401, 429, 502, 503}},
 		oaOp{method: "GET", path: "/v1/alerts", tag: "alerts", auth: "read", summary: "The account's alerts, newest first",
 			params: []oaParam{oaQ("from", "RFC 3339 or Unix seconds"), oaQ("until", "RFC 3339 or Unix seconds"), oaQ("status", "new, reported, acknowledged"),
-				oaQ("ip", "address or CIDR, matched by overlap"), oaQ("list", ""), oaQ("kind", "listed, initial, cleared; blocklist or outage"), oaQInt("page", ""), oaQInt("items", "")},
+				oaQ("ip", "address or CIDR, matched by overlap"), oaQ("list", ""), oaQ("kind", "listed, initial, cleared, outage"), oaQEnum("type", "", "blocklist", "outage"), oaQInt("page", ""), oaQInt("items", "")},
 			resp: oaRef("AlertPage"), errors: []int{400, 401, 503}},
 		oaOp{method: "POST", path: "/v1/alerts/:id/ack", tag: "alerts", auth: "read", summary: "Acknowledge an alert",
 			params: []oaParam{oaPath("id", "alert id")}, resp: oaRef("Alert"), errors: []int{400, 401, 404}},
@@ -229,7 +231,7 @@ func oaOps() []oaOp {
 		// Contract routes of issue 7's other sections (telemetry, outages, subscriptions).
 		oaOp{method: "POST", path: "/v1/telemetry", tag: "outages", auth: "telemetry", summary: "Publish telemetry points (NDJSON or a JSON array); bad points are rejected one by one",
 			body: oaArr(oaRef("TelemetryPoint")), bodyTypes: []string{"application/x-ndjson"},
-			resp: oaObj("accepted!", oaInt, "rejected!", oaArr(oaObj("index", oaInt, "error", oaStr("")))), errors: []int{400, 401, 403, 413, 503}},
+			resp: oaRef("TelemetryAnswer"), errors: []int{401, 403, 413, 503}, errorSchemas: map[int]oaJS{400: {"anyOf": []any{oaRef("TelemetryAnswer"), oaRef("Error")}}}},
 		oaOp{method: "GET", path: "/ioda/data/alerts", tag: "outages", auth: "optional", summary: "Outage alerts, IODA v1 (watchtower.alerts)",
 			params: []oaParam{oaQReq("from", "Unix seconds"), oaQReq("until", "Unix seconds"), oaQ("meta", "country, country/US, region, region/ID, asn, asn/3307"),
 				oaQ("annotateMeta", "true to add meta (entity name and attrs)"), oaQ("human", "true: time as RFC 3339"),
@@ -245,13 +247,14 @@ func oaOps() []oaOp {
 			params: []oaParam{oaPath("entityType", "country, region or asn"), oaPath("entityCode", ""), oaQReq("from", "Unix seconds"), oaQReq("until", "Unix seconds"),
 				oaQ("datasource", "bgp, ping-slash24, ucsd-nt (default all)")},
 			resp: oaIODA2(oaArr(oaArr(oaRef("Signal")))), errors: []int{400, 401, 503}},
-		oaOp{method: "GET", path: "/v1/subscriptions", tag: "subscriptions", auth: "read", summary: "The account's outage subscriptions",
-			resp: oaObj("subscriptions", oaArr(oaRef("Subscription"))), errors: []int{401, 503}},
-		oaOp{method: "POST", path: "/v1/subscriptions", tag: "subscriptions", auth: "read", summary: "Subscribe to a country, region or AS",
+		oaOp{method: "GET", path: "/v1/subscriptions", tag: "subscriptions", auth: "read", summary: "The account's outage subscriptions, their count and the plan's limit",
+			resp: oaObj("subscriptions!", oaArr(oaRef("Subscription")), "count", oaInt, "limit", oaInt), errors: []int{401, 503}},
+		oaOp{method: "POST", path: "/v1/subscriptions", tag: "subscriptions", auth: "read", summary: "Subscribe to a country, region or AS (201 new, 200 already; codes canonicalised)",
 			body:   oaObj("entity_type!", oaJS{"type": "string", "enum": []string{"country", "region", "asn"}}, "entity_code!", oaStr("")),
-			status: 201, resp: oaRef("Subscription"), errors: []int{400, 401, 409, 503}},
-		oaOp{method: "DELETE", path: "/v1/subscriptions/:entityType/:entityCode", tag: "subscriptions", auth: "read", summary: "Unsubscribe",
-			params: []oaParam{oaPath("entityType", "country, region or asn"), oaPath("entityCode", "")}, resp: oaAnyObj, errors: []int{400, 401, 404, 503}},
+			status: 201, also: []int{200}, resp: oaRef("Subscription"), errors: []int{400, 401, 413, 503}},
+		oaOp{method: "DELETE", path: "/v1/subscriptions/:entityType/:entityCode", tag: "subscriptions", auth: "read", summary: "Unsubscribe (404 when not subscribed)",
+			params: []oaParam{oaPath("entityType", "country, region or asn"), oaPath("entityCode", "")},
+			resp:   oaObj("removed!", oaObj("entity_type", oaStr(""), "entity_code", oaStr(""), "entity_name", oaStr(""))), errors: []int{400, 401, 404, 503}},
 	)
 	return ops
 }
@@ -275,7 +278,8 @@ func oaSchemas() oaJS {
 		"Session":  oaObj("account!", oaAnyObj, "scopes", oaArr(oaStr("")), "csrf!", oaStr("")),
 		"Settings": oaObj("email_enabled", oaBool, "recipients", oaJS{"oneOf": []any{oaArr(oaStr("")), oaStr("")}}, "webhook_url", oaStr(""), "webhook_secret", oaStr("read-only"), "notify_cleared", oaBool),
 		"Alert": oaObj("id!", oaInt, "account", oaInt, "kind!", oaStr(""), "status!", oaStr(""), "created", oaStr(""), "detected", oaStr(""), "resource", oaStr(""), "watched", oaStr(""),
-			"list", oaStr(""), "lists", oaArr(oaStr("")), "source_partition", oaInt, "source_offset", oaInt),
+			"list", oaStr(""), "lists", oaArr(oaStr("")), "source_partition", oaInt, "source_offset", oaInt,
+			"type", oaJS{"type": "string", "enum": []string{"blocklist", "outage"}}, "outage", oaJS{"type": "object", "description": "outage alerts: the outage alert (entity, level, condition, value, historyValue)"}),
 		"AlertPage":    oaObj("alerts!", oaArr(oaRef("Alert")), "total", oaInt, "total_capped", oaBool, "page", oaInt, "items", oaInt),
 		"Entry":        oaObj("entry!", oaStr(""), "added", oaStr("")),
 		"EntryPage":    oaObj("entries!", oaArr(oaRef("Entry")), "page", oaInt, "items", oaInt, "total", oaInt, "watched", oaInt, "muted", oaInt, "limit", oaInt),
@@ -301,7 +305,9 @@ func oaSchemas() oaJS {
 			"from!", oaInt, "until!", oaInt, "step!", oaInt, "nativeStep", oaInt, "values!", oaArr(oaNullable(oaNum)),
 			"baseline!", oaJS{"type": "array", "items": oaNullable(oaNum), "description": "the detector's historical value per bin; null where the bin was not judged"},
 			"levels", oaArr(oaNullable(level))),
-		"Subscription": oaObj("entity_type!", oaStr(""), "entity_code!", oaStr(""), "entity_name", oaStr(""), "created", oaStr("")),
+		"Subscription": oaObj("entity_type!", oaStr(""), "entity_code!", oaStr(""), "entity_name", oaStr(""), "known", oaBool, "created", oaStr("")),
+		"TelemetryAnswer": oaObj("accepted!", oaInt, "rejected!", oaArr(oaObj("index", oaJS{"type": "integer", "description": "0-based: array element or non-blank line"}, "error", oaStr(""))),
+			"rejected_total", oaJS{"type": "integer", "description": "when more were rejected than listed (1000)"}, "error", oaStr("400: no point accepted")),
 	}
 }
 
@@ -421,6 +427,16 @@ func oaOperation(o oaOp, head bool) oaJS {
 		}
 	}
 	resps := oaJS{oaItoa(status): ok}
+	for _, st := range o.also {
+		resps[oaItoa(st)] = ok
+	}
+	for st, schema := range o.errorSchemas {
+		r := oaJS{"description": http.StatusText(st)}
+		if !head {
+			r["content"] = oaJS{"application/json": oaJS{"schema": schema}}
+		}
+		resps[oaItoa(st)] = r
+	}
 	for _, e := range o.errors {
 		if _, dup := resps[oaItoa(e)]; dup {
 			continue
