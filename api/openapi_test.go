@@ -110,7 +110,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		_, pending := pendingRoutes[base]
 		switch {
 		case routes[d] && pending:
-			t.Errorf("route %s is registered now: remove it from pendingRoutes", base)
+			if base == d { // once per route, not again for its HEAD
+				t.Errorf("route %s is registered now: remove it from pendingRoutes", base)
+			}
 		case !routes[d] && !pending:
 			t.Errorf("/openapi.json documents %s, which the router does not serve", d)
 		}
