@@ -81,6 +81,7 @@ type Registry struct {
 	regionByName  map[string][]string // country + "/" + normalised name -> ids
 	regionByISO   map[string]string   // "US-NY" -> id
 	rel           *relations          // nil without both MaxMind databases (relations.go)
+	idx           *index              // every known entity, annotated (relations.go)
 }
 
 // Counts returns the number of countries, ASes and regions known.

@@ -73,6 +73,7 @@ func Load(c Config) (*Registry, error) {
 			return nil, err
 		}
 	}
+	r.buildIndex()
 	return r, nil
 }
 

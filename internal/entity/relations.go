@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/oschwald/maxminddb-golang/v2"
 )
@@ -158,10 +159,6 @@ type Query struct {
 	Page      int // 0-based
 }
 
-// Result is one entity of a query answer; Attrs["ip_count"] holds, for a relatedTo query,
-// the IPv4 addresses the two entities share, otherwise the entity's own located addresses.
-type Result = Entity
-
 // ParseRelated parses a relatedTo value "country/US" into its type and code.
 func ParseRelated(s string) (typ, code string, err error) {
 	typ, code, ok := strings.Cut(s, "/")
@@ -171,9 +168,65 @@ func ParseRelated(s string) (typ, code string, err error) {
 	return typ, code, nil
 }
 
+// indexed is one known entity, annotated once at load, with the text a search matches.
+type indexed struct {
+	e   Entity
+	hay string // lower-case name, code and organisation
+}
+
+// index lists every known entity in query order: countries by code, regions by country and
+// name, ASes by number; pos finds one by type and code.
+type index struct {
+	all []indexed
+	pos map[[2]string]int
+	// related caches each entity's sorted relations ([]hit by "type/code"), computed on the
+	// first query that asks.
+	related sync.Map
+}
+
+// buildIndex annotates every known entity once (Load calls it last).
+func (r *Registry) buildIndex() {
+	ix := &index{pos: map[[2]string]int{}}
+	add := func(typ, code string) {
+		e, err := r.Lookup(typ, code)
+		if err != nil {
+			return
+		}
+		e = r.withIPs(e)
+		ix.pos[[2]string{e.Type, e.Code}] = len(ix.all)
+		ix.all = append(ix.all, indexed{e: e, hay: strings.ToLower(e.Name + "\x00" + e.Code + "\x00" + e.Attrs["org"])})
+	}
+	for _, cc := range r.CountryCodes() {
+		add(TypeCountry, cc)
+	}
+	ids := r.RegionIDs()
+	slices.SortFunc(ids, func(a, b string) int {
+		ga, gb := r.regions[a], r.regions[b]
+		return cmp.Or(cmp.Compare(ga.Country, gb.Country), cmp.Compare(ga.Name, gb.Name), cmp.Compare(a, b))
+	})
+	for _, id := range ids {
+		add(TypeRegion, id)
+	}
+	for _, n := range r.ASNs() {
+		add(TypeASN, strconv.FormatUint(uint64(n), 10))
+	}
+	r.idx = ix
+}
+
+// entity returns the indexed entity of typ and code, or looks it up (unknown codes).
+func (r *Registry) entity(typ, code string) Entity {
+	if r.idx != nil {
+		if i, ok := r.idx.pos[[2]string{typ, code}]; ok {
+			return r.idx.all[i].e
+		}
+	}
+	e, _ := r.Lookup(typ, code)
+	return e
+}
+
 // Query answers q: the matching entities ordered by type (country, region, asn), then by
 // code (regions by country and name) or, for a relatedTo query, by shared addresses (most
-// first); and whether more pages follow.
+// first); and whether more pages follow. The entities' Attrs are shared: do not modify them.
 func (r *Registry) Query(q Query) ([]Entity, bool, error) {
 	if q.Type != "" && q.Type != TypeCountry && q.Type != TypeRegion && q.Type != TypeASN {
 		return nil, false, fmt.Errorf("entity type %q: want country, region or asn: %w", q.Type, ErrBadCode)
@@ -184,7 +237,30 @@ func (r *Registry) Query(q Query) ([]Entity, bool, error) {
 	if q.Limit < 1 || q.Page < 0 {
 		return nil, false, fmt.Errorf("limit %d, page %d: want limit ≥ 1 and page ≥ 0: %w", q.Limit, q.Page, ErrBadCode)
 	}
-	var cands []Entity
+	needle := strings.ToLower(strings.TrimSpace(q.Search))
+	codes := map[string]bool{}
+	for _, c := range q.Codes {
+		e, err := r.Lookup(q.Type, c)
+		if err != nil {
+			return nil, false, err
+		}
+		codes[e.Code] = true
+	}
+	from := q.Page * q.Limit
+	var out []Entity
+	n := 0
+	// take counts a match and keeps it when it falls on the page; it reports whether the
+	// page is full and one more match exists (then the scan can stop).
+	take := func(e func() Entity) bool {
+		if n >= from && n < from+q.Limit {
+			out = append(out, e())
+		}
+		n++
+		return n > from+q.Limit
+	}
+	match := func(typ, code, hay string) bool {
+		return (q.Type == "" || typ == q.Type) && (len(codes) == 0 || codes[code]) && (needle == "" || strings.Contains(hay, needle))
+	}
 	switch {
 	case q.RelatedTo != "":
 		typ, code, err := ParseRelated(q.RelatedTo)
@@ -195,74 +271,49 @@ func (r *Registry) Query(q Query) ([]Entity, bool, error) {
 		if err != nil {
 			return nil, false, fmt.Errorf("relatedTo: %w", err)
 		}
-		cands = r.related(to)
-	case len(q.Codes) > 0:
-		for _, c := range q.Codes {
-			e, err := r.Lookup(q.Type, c)
-			if err != nil {
-				return nil, false, err
+		for _, h := range r.relatedCached(to) {
+			e := r.entity(h.typ, h.code)
+			hay := ""
+			if needle != "" {
+				hay = strings.ToLower(e.Name + "\x00" + e.Code + "\x00" + e.Attrs["org"])
 			}
-			cands = append(cands, r.withIPs(e))
+			if !match(e.Type, e.Code, hay) {
+				continue
+			}
+			if take(func() Entity {
+				e.Attrs = withAttr(e.Attrs, "ip_count", strconv.FormatUint(h.ips, 10))
+				return e
+			}) {
+				break
+			}
+		}
+	case len(codes) > 0:
+		seen := map[string]bool{}
+		for _, c := range q.Codes {
+			e, _ := r.Lookup(q.Type, c)
+			if seen[e.Code] || needle != "" && !strings.Contains(strings.ToLower(e.Name+"\x00"+e.Code+"\x00"+e.Attrs["org"]), needle) {
+				continue
+			}
+			seen[e.Code] = true
+			if take(func() Entity { return r.entity(e.Type, e.Code) }) {
+				break
+			}
 		}
 	default:
-		cands = r.all(q.Type)
-	}
-	needle := strings.ToLower(strings.TrimSpace(q.Search))
-	out := cands[:0:0]
-	codes := map[string]bool{}
-	for _, c := range q.Codes {
-		codes[strings.ToLower(c)] = true
-	}
-	for _, e := range cands {
-		if q.Type != "" && e.Type != q.Type {
-			continue
-		}
-		if q.RelatedTo != "" && len(q.Codes) > 0 && !codes[strings.ToLower(e.Code)] {
-			continue
-		}
-		if needle != "" && !strings.Contains(strings.ToLower(e.Name), needle) &&
-			!strings.Contains(strings.ToLower(e.Code), needle) && !strings.Contains(strings.ToLower(e.Attrs["org"]), needle) {
-			continue
-		}
-		out = append(out, e)
-	}
-	from := q.Page * q.Limit
-	if from >= len(out) {
-		return []Entity{}, false, nil
-	}
-	to := min(from+q.Limit, len(out))
-	return out[from:to], to < len(out), nil
-}
-
-var typeOrder = map[string]int{TypeCountry: 0, TypeRegion: 1, TypeASN: 2}
-
-// all lists every known entity of typ ("" = all types) in type, code order.
-func (r *Registry) all(typ string) []Entity {
-	var out []Entity
-	if typ == "" || typ == TypeCountry {
-		for _, cc := range r.CountryCodes() {
-			e, _ := r.Lookup(TypeCountry, cc)
-			out = append(out, r.withIPs(e))
+		if r.idx != nil {
+			for i := range r.idx.all {
+				x := &r.idx.all[i]
+				if match(x.e.Type, x.e.Code, x.hay) && take(func() Entity { return x.e }) {
+					break
+				}
+			}
 		}
 	}
-	if typ == "" || typ == TypeRegion {
-		ids := r.RegionIDs()
-		slices.SortFunc(ids, func(a, b string) int {
-			ga, gb := r.regions[a], r.regions[b]
-			return cmp.Or(cmp.Compare(ga.Country, gb.Country), cmp.Compare(ga.Name, gb.Name), cmp.Compare(a, b))
-		})
-		for _, id := range ids {
-			e, _ := r.Lookup(TypeRegion, id)
-			out = append(out, r.withIPs(e))
-		}
+	more := n > from+q.Limit
+	if out == nil {
+		out = []Entity{}
 	}
-	if typ == "" || typ == TypeASN {
-		for _, n := range r.ASNs() {
-			e, _ := r.Lookup(TypeASN, strconv.FormatUint(uint64(n), 10))
-			out = append(out, e)
-		}
-	}
-	return out
+	return out, more, nil
 }
 
 // withIPs adds the addresses located in a country or region.
@@ -293,57 +344,70 @@ func withAttr(attrs map[string]string, k, v string) map[string]string {
 	return out
 }
 
+// hit is one related entity with the IPv4 addresses it shares.
+type hit struct {
+	rank      int // typeOrder of typ
+	typ, code string
+	ips       uint64
+}
+
+// relatedCached is related, computed once per entity when the registry has an index.
+func (r *Registry) relatedCached(to Entity) []hit {
+	if r.idx == nil {
+		return r.related(to)
+	}
+	k := to.Type + "/" + to.Code
+	if v, ok := r.idx.related.Load(k); ok {
+		return v.([]hit)
+	}
+	hits := r.related(to)
+	r.idx.related.Store(k, hits)
+	return hits
+}
+
 // related lists the entities related to to: a country's regions and ASes, an AS's
-// countries and regions, a region's country and ASes.
-func (r *Registry) related(to Entity) []Entity {
-	type hit struct {
-		e   Entity
-		ips uint64
-	}
+// countries and regions, a region's country and ASes; by type, then shared addresses.
+func (r *Registry) related(to Entity) []hit {
 	var hits []hit
-	addASNs := func(m map[uint32]uint64) {
-		for n, ips := range m {
-			e, _ := r.Lookup(TypeASN, strconv.FormatUint(uint64(n), 10))
-			hits = append(hits, hit{e, ips})
-		}
-	}
 	rel := r.rel
 	if rel == nil {
 		rel = &relations{}
+	}
+	addASNs := func(m map[uint32]uint64) {
+		for n, ips := range m {
+			hits = append(hits, hit{2, TypeASN, strconv.FormatUint(uint64(n), 10), ips})
+		}
 	}
 	switch to.Type {
 	case TypeCountry:
 		for id, g := range r.regions {
 			if g.Country == to.Code {
-				e, _ := r.Lookup(TypeRegion, id)
-				hits = append(hits, hit{e, rel.regionIPs[id]})
+				hits = append(hits, hit{1, TypeRegion, id, rel.regionIPs[id]})
 			}
 		}
 		addASNs(rel.countryASN[to.Code])
 	case TypeASN:
 		n, _ := strconv.ParseUint(to.Code, 10, 32)
 		for cc, ips := range rel.asnCountry[uint32(n)] {
-			e, _ := r.Lookup(TypeCountry, cc)
-			hits = append(hits, hit{e, ips})
+			hits = append(hits, hit{0, TypeCountry, cc, ips})
 		}
 		for id, ips := range rel.asnRegion[uint32(n)] {
-			e, _ := r.Lookup(TypeRegion, id)
-			hits = append(hits, hit{e, ips})
+			hits = append(hits, hit{1, TypeRegion, id, ips})
 		}
 	case TypeRegion:
 		if g, ok := r.regions[to.Code]; ok {
-			e, _ := r.Lookup(TypeCountry, g.Country)
-			hits = append(hits, hit{e, rel.regionIPs[to.Code]})
+			hits = append(hits, hit{0, TypeCountry, g.Country, rel.regionIPs[to.Code]})
 		}
 		addASNs(rel.regionASN[to.Code])
 	}
 	slices.SortFunc(hits, func(a, b hit) int {
-		return cmp.Or(cmp.Compare(typeOrder[a.e.Type], typeOrder[b.e.Type]), cmp.Compare(b.ips, a.ips), cmp.Compare(a.e.Code, b.e.Code))
+		if c := cmp.Compare(a.rank, b.rank); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.ips, a.ips); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.code, b.code)
 	})
-	out := make([]Entity, len(hits))
-	for i, h := range hits {
-		out[i] = h.e
-		out[i].Attrs = withAttr(h.e.Attrs, "ip_count", strconv.FormatUint(h.ips, 10))
-	}
-	return out
+	return hits
 }

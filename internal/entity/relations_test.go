@@ -1,10 +1,13 @@
 package entity
 
 import (
+	"cmp"
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/oschwald/maxminddb-golang/v2"
@@ -198,4 +201,58 @@ func mustPrefix(t *testing.T, s string) netip.Prefix {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Query's search and paging over the index equal a naive scan of every entity (Lookup of
+// each code, filtered and cut into pages), on the shared data and on a registry of the real
+// data's size.
+func TestQueryMatchesNaiveScan(t *testing.T) {
+	for name, r := range map[string]*Registry{"shared": loadShared(t), "big": bigRegistry()} {
+		t.Run(name, func(t *testing.T) {
+			var every []Entity
+			for _, cc := range r.CountryCodes() {
+				e, _ := r.Lookup(TypeCountry, cc)
+				every = append(every, e)
+			}
+			ids := r.RegionIDs()
+			slices.SortFunc(ids, func(a, b string) int {
+				ga, gb := r.regions[a], r.regions[b]
+				return cmp.Or(cmp.Compare(ga.Country, gb.Country), cmp.Compare(ga.Name, gb.Name), cmp.Compare(a, b))
+			})
+			for _, id := range ids {
+				e, _ := r.Lookup(TypeRegion, id)
+				every = append(every, e)
+			}
+			for _, n := range r.ASNs() {
+				e, _ := r.Lookup(TypeASN, strconv.FormatUint(uint64(n), 10))
+				every = append(every, e)
+			}
+			for _, q := range []Query{
+				{Limit: 7, Page: 3}, {Type: TypeASN, Limit: 50, Page: 2}, {Type: TypeRegion, Limit: 1000},
+				{Search: "net", Limit: 25, Page: 1}, {Search: "NETWORKS", Type: TypeASN, Limit: 3}, {Search: "1", Limit: 100000},
+				{Search: "no such name", Limit: 5},
+			} {
+				var want []string
+				for _, e := range every {
+					hay := strings.ToLower(e.Name + " " + e.Code + " " + e.Attrs["org"])
+					if (q.Type == "" || e.Type == q.Type) && strings.Contains(hay, strings.ToLower(q.Search)) {
+						want = append(want, e.Type+"/"+e.Code)
+					}
+				}
+				lo := min(len(want), q.Page*q.Limit)
+				hi := min(len(want), lo+q.Limit)
+				got, more, err := r.Query(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var gotKeys []string
+				for _, e := range got {
+					gotKeys = append(gotKeys, e.Type+"/"+e.Code)
+				}
+				if !slices.Equal(gotKeys, want[lo:hi]) || more != (hi < len(want)) {
+					t.Errorf("%+v: got %d (more %v), naive %d of %d (more %v)", q, len(gotKeys), more, hi-lo, len(want), hi < len(want))
+				}
+			}
+		})
+	}
 }
