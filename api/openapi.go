@@ -2,8 +2,8 @@ package api
 
 // GET /openapi.json: an OpenAPI 3.0 document of every route of the product, built from the
 // oaOperation table below (oaOps). TestOpenAPIMatchesRoutes checks it against the router's
-// real routes both ways and validates it with kin-openapi; GET /docs renders it (docs.html,
-// embedded, no CDN). Gin's catch-all segments (/badip/*res) appear as one path parameter
+// real routes both ways and validates it with kin-openapi; GET /docs renders it (docs.html
+// with ui/docs.js and ui/docs.css, embedded, no CDN). Gin's catch-all segments (/badip/*res) appear as one path parameter
 // ({res}) that may hold slashes (a CIDR). Every GET also answers HEAD, listed as such.
 
 import (
@@ -26,9 +26,10 @@ func (s *Server) routeDocs(h *gin.Engine, data *gin.RouterGroup) {
 //go:embed docs.html
 var docsHTML []byte
 
+// docsPage serves /docs: the page's script and styles are dashboard assets
+// (/ui/assets/docs.js, docs.css), so the dashboard's strict CSP applies.
 func (s *Server) docsPage(c *gin.Context) {
-	c.Header("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'")
-	c.Header("X-Content-Type-Options", "nosniff")
+	securityHeaders(c)
 	c.Header("Cache-Control", "no-cache")
 	c.Data(http.StatusOK, "text/html; charset=utf-8", docsHTML)
 }

@@ -226,18 +226,33 @@ func testOutages(t *testing.T) *outage.Service {
 
 func TestDocsPage(t *testing.T) {
 	_, ts := docServer(t, Deps{})
-	resp, err := http.Get(ts.URL + "/docs")
-	if err != nil {
-		t.Fatal(err)
+	fetch := func(path, ctype string) []byte {
+		t.Helper()
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if path == "/docs" && !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+			t.Errorf("/docs CSP: %q", resp.Header.Get("Content-Security-Policy"))
+		}
+		return b
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		t.Fatalf("GET /docs: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	page := fetch("/docs", "text/html")
+	js := fetch("/ui/assets/docs.js", "text/javascript")
+	css := fetch("/ui/assets/docs.css", "text/css")
+	if !bytes.Contains(page, []byte(`src="/ui/assets/docs.js"`)) || !bytes.Contains(page, []byte(`href="/ui/assets/docs.css"`)) || !bytes.Contains(js, []byte(`fetch("/openapi.json")`)) {
+		t.Errorf("/docs does not load its script and styles, or the script does not render /openapi.json")
 	}
-	// Self-contained: the only URL it loads is the document itself.
-	if !bytes.Contains(b, []byte(`fetch("/openapi.json")`)) || bytes.Contains(b, []byte("http://")) || bytes.Contains(b, []byte("https://")) || bytes.Contains(b, []byte("src=")) {
-		t.Errorf("/docs is not a self-contained page rendering /openapi.json")
+	// Self-contained: nothing is loaded from elsewhere, nothing inline (the CSP forbids it).
+	for name, b := range map[string][]byte{"page": page, "script": js, "styles": css} {
+		if bytes.Contains(b, []byte("http://")) || bytes.Contains(b, []byte("https://")) || bytes.Contains(b, []byte("<script>")) || bytes.Contains(b, []byte("<style>")) {
+			t.Errorf("/docs %s refers to another site or is inline", name)
+		}
 	}
 }
 
