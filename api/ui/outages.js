@@ -49,13 +49,19 @@ async function outagesPage() {
   await section('ongoing-body', async (el) => {
     events = iodaData(await api('GET', `/v2/outages/events?from=${from}&until=${until}`));
     const ongoing = events.filter(e => e.ongoing).sort((a, b) => (b.score || 0) - (a.score || 0));
-    el.replaceChildren(ongoing.length === 0 ? h('p', {class: 'muted', id: 'no-ongoing'}, 'No ongoing outage.') : eventTable('ongoing-table', ongoing, true));
+    el.replaceChildren(ongoing.length === 0 ? h('p', {class: 'muted', id: 'no-ongoing'}, 'No ongoing outage.') :
+      h('div', {}, shown(ongoing), eventTable('ongoing-table', ongoing.slice(0, maxRows), true)));
   });
   await section('recent-body', async (el) => {
     const ended = events.filter(e => !e.ongoing).sort((a, b) => (b.start || 0) - (a.start || 0));
-    el.replaceChildren(ended.length === 0 ? h('p', {class: 'muted'}, 'No outage ended in the last 7 days.') : eventTable('recent-table', ended, false));
+    el.replaceChildren(ended.length === 0 ? h('p', {class: 'muted'}, 'No outage ended in the last 7 days.') :
+      h('div', {}, shown(ended), eventTable('recent-table', ended.slice(0, maxRows), false)));
   });
 }
+
+// maxRows bounds each events table; shown says how many there are.
+const maxRows = 100;
+const shown = (list) => h('p', {class: 'muted'}, `${fmtNum(list.length)} event${list.length === 1 ? '' : 's'}` + (list.length > maxRows ? ` (the first ${maxRows} shown)` : ''));
 
 function eventTable(id, events, ongoing) {
   return h('table', {id}, h('thead', {}, h('tr', {}, ['Entity', 'Type', 'Level', 'Start', ongoing ? 'For' : 'Duration', 'Signals', 'Score'].map(t => h('th', {}, t)))),
@@ -116,11 +122,12 @@ async function entityPage(type, code) {
   let alerts = [];
   await section('entity-alerts-body', async (el) => {
     alerts = iodaData(await api('GET', `/v2/outages/alerts?${ent}&from=${from}&until=${until}`)).sort((a, b) => a.time - b.time);
-    el.replaceChildren(alerts.length === 0 ? h('p', {class: 'muted'}, 'No alert in this period.') :
+    el.replaceChildren(alerts.length === 0 ? h('p', {class: 'muted'}, 'No alert in this period.') : h('div', {},
+      alerts.length > 2 * maxRows ? h('p', {class: 'muted'}, `${fmtNum(alerts.length)} alerts (the latest ${2 * maxRows} shown)`) : '',
       h('table', {id: 'alerts-table'}, h('thead', {}, h('tr', {}, ['Time', 'Signal', 'Level', 'Condition', 'Value', 'Baseline'].map(t => h('th', {}, t)))),
-        h('tbody', {}, alerts.slice().reverse().map(a => h('tr', {},
+        h('tbody', {}, alerts.slice().reverse().slice(0, 2 * maxRows).map(a => h('tr', {},
           h('td', {}, fmtTime(a.time)), h('td', {}, a.datasource), h('td', {}, levelBadge(a.level)),
-          h('td', {class: 'mono'}, a.condition || ''), h('td', {}, fmtNum(round2(a.value))), h('td', {}, fmtNum(round2(a.historyValue))))))));
+          h('td', {class: 'mono'}, a.condition || ''), h('td', {}, fmtNum(round2(a.value))), h('td', {}, fmtNum(round2(a.historyValue)))))))));
   });
   await section('signals-body', async (el) => {
     const groups = iodaData(await api('GET', `/v2/signals/raw/${encodeURIComponent(type)}/${encodeURIComponent(code)}?from=${from}&until=${until}`));
