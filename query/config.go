@@ -33,6 +33,10 @@ type Config struct {
 	// Every file passed to SetFiles must be inside it. Relative paths are made
 	// absolute by New.
 	HistoryDir string `yaml:"history_dir"`
+	// OutageDir holds the outage store's Parquet exports behind the views
+	// outage_alerts and outage_events (SetOutageFiles); DuckDB may read it
+	// too. Empty: the views stay empty.
+	OutageDir string `yaml:"outage_dir"`
 	// MemoryLimit is DuckDB's memory_limit (e.g. "512MB", "2GiB").
 	MemoryLimit string `yaml:"memory_limit"`
 	// Threads is DuckDB's worker thread count (shared by all queries).
@@ -101,6 +105,11 @@ func (c *Config) prepare() error {
 		return fmt.Errorf("query: history dir: %w", err)
 	}
 	c.HistoryDir = hist
+	if c.OutageDir != "" {
+		if c.OutageDir, err = filepath.Abs(c.OutageDir); err != nil {
+			return fmt.Errorf("query: outage dir: %w", err)
+		}
+	}
 	if c.TempDir != "" {
 		if c.TempDir, err = filepath.Abs(c.TempDir); err != nil {
 			return fmt.Errorf("query: temp dir: %w", err)

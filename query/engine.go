@@ -79,7 +79,7 @@ func settingsSQL(cfg Config) []string {
 		`SET GLOBAL autoinstall_known_extensions = false`,
 		`SET GLOBAL autoload_known_extensions = false`,
 		`SET GLOBAL allow_community_extensions = false`,
-		`SET GLOBAL allowed_directories = [` + sqlString(cfg.HistoryDir+string(filepath.Separator)) + `]`,
+		`SET GLOBAL allowed_directories = [` + allowedDirs(cfg) + `]`,
 		`SET GLOBAL enable_external_access = false`,
 		`SET GLOBAL lock_configuration = true`,
 	}
@@ -114,6 +114,11 @@ func (e *Engine) init() error {
 	}
 	if _, err := admin.ExecContext(ctx, changesViewSQL(nil)); err != nil {
 		return fmt.Errorf("query: create changes view: %w", err)
+	}
+	for _, s := range outageViewsSQL(OutageFiles{}) {
+		if _, err := admin.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("query: create outage views: %w", err)
+		}
 	}
 	// TODO(alerts): an `alerts` view over the alert history slots in here,
 	// defined like `changes` (a SetAlertFiles method that replaces it).
@@ -151,6 +156,16 @@ func changesViewSQL(files []string) string {
 	return `CREATE OR REPLACE VIEW changes AS SELECT ` + changesColumns + ` FROM (` +
 		`SELECT * FROM read_parquet([` + strings.Join(lits, ", ") + `], hive_partitioning = false, union_by_name = true) ` +
 		`UNION ALL BY NAME ` + emptyChanges + `)`
+}
+
+// allowedDirs lists the directories DuckDB may read: HistoryDir and,
+// when set, OutageDir.
+func allowedDirs(cfg Config) string {
+	dirs := sqlString(cfg.HistoryDir + string(filepath.Separator))
+	if cfg.OutageDir != "" {
+		dirs += ", " + sqlString(cfg.OutageDir+string(filepath.Separator))
+	}
+	return dirs
 }
 
 // sqlString quotes s as a SQL string literal.

@@ -167,7 +167,7 @@ func TestAllowedSelectForms(t *testing.T) {
 		}
 	}
 	rs := mustRun(t, e, `SHOW TABLES`)
-	if got := fmt.Sprint(rs.Rows); got != "[[changes] [lists]]" {
+	if got := fmt.Sprint(rs.Rows); got != "[[changes] [lists] [outage_alerts] [outage_events]]" {
 		t.Errorf("SHOW TABLES = %s", got)
 	}
 }

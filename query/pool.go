@@ -45,6 +45,7 @@ type Pool struct {
 	gen     uint64 // incremented by SetFiles and SetLists
 	files   []string
 	lists   []ListRow
+	outage  OutageFiles
 }
 
 type slot struct {
@@ -334,8 +335,8 @@ func (p *Pool) query(wk *worker, sqlText string, f Format, w io.Writer) (Result,
 	p.stateMu.Lock()
 	gen := p.gen
 	if wk.gen != gen {
-		files, lists := p.files, p.lists
-		req.Files, req.Lists = &files, &lists
+		files, lists, out := p.files, p.lists, p.outage
+		req.Files, req.Lists, req.Outage = &files, &lists, &out
 	}
 	p.stateMu.Unlock()
 	if err := writeJSONFrame(wk.in, frameQuery, req); err != nil {

@@ -65,11 +65,12 @@ type workerHello struct {
 }
 
 type workerRequest struct {
-	SQL      string     `json:"sql"`
-	Format   Format     `json:"format"`
-	MaxBytes int64      `json:"max_bytes"`
-	Files    *[]string  `json:"files,omitempty"` // nil: unchanged
-	Lists    *[]ListRow `json:"lists,omitempty"` // nil: unchanged
+	SQL      string       `json:"sql"`
+	Format   Format       `json:"format"`
+	MaxBytes int64        `json:"max_bytes"`
+	Files    *[]string    `json:"files,omitempty"`  // nil: unchanged
+	Lists    *[]ListRow   `json:"lists,omitempty"`  // nil: unchanged
+	Outage   *OutageFiles `json:"outage,omitempty"` // nil: unchanged
 }
 
 type workerTrailer struct {
@@ -210,6 +211,11 @@ func serveRequest(e *Engine, req workerRequest, out *bufio.Writer) error {
 	}
 	if req.Lists != nil {
 		if err := e.SetLists(*req.Lists); err != nil {
+			return fail(classState, err)
+		}
+	}
+	if req.Outage != nil {
+		if err := e.SetOutageFiles(*req.Outage); err != nil {
 			return fail(classState, err)
 		}
 	}

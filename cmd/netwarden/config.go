@@ -178,6 +178,9 @@ func (c *Config) defaults() {
 		c.History.Dir = filepath.Join(c.Data.Dir, "history")
 	}
 	c.History.Defaults()
+	if c.Query.OutageDir == "" {
+		c.Query.OutageDir = filepath.Join(c.Data.Dir, "outage", "sql")
+	}
 	if c.Query.HistoryDir == "" {
 		c.Query.HistoryDir = c.History.Dir
 	}

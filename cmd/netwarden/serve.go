@@ -93,6 +93,12 @@ func cmdServe(ctx context.Context, args []string) error {
 	}
 	defer engine.Close()
 
+	// Stored outage alerts and events as Parquet behind the SQL views
+	// outage_alerts and outage_events.
+	outageSQL := outage.NewExporter(outages, cfg.Query.OutageDir, cfg.Detect.ExportEvery, func(a, e []string) error {
+		return engine.SetOutageFiles(query.OutageFiles{Alerts: a, Events: e})
+	}, log.With("component", "outage-sql"))
+
 	producer, err := brk.NewClient(
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(5*time.Millisecond),
@@ -177,6 +183,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		lifecycle.Component{Name: "processor", Run: proc.Run},
 		lifecycle.Component{Name: "alerts", Run: alerter.Run},
 		lifecycle.Component{Name: "outage", Run: outageSvc.Run},
+		lifecycle.Component{Name: "outage-sql", Run: outageSQL.Run},
 		lifecycle.Component{Name: "sql-files", Run: func(ctx context.Context) error { return syncFiles(ctx, store, engine, log) }},
 		lifecycle.Component{Name: "check", Run: checker.Run},
 		lifecycle.Component{Name: "scrape", Run: func(ctx context.Context) error {

@@ -30,6 +30,12 @@ type Config struct {
 	// PublishBatch is the most alerts produced or tapped per round
 	// (default 1000).
 	PublishBatch int `yaml:"publish_batch"`
+	// MaxBatch is the most telemetry records committed in one
+	// transaction (default 10000).
+	MaxBatch int `yaml:"max_batch"`
+	// ExportEvery is how often alerts and events are exported as Parquet
+	// for SQL (outage_alerts, outage_events; default 30 s).
+	ExportEvery time.Duration `yaml:"export_every"`
 }
 
 // Defaults fills zero fields.
@@ -53,6 +59,12 @@ func (c *Config) Defaults() {
 	if c.PublishBatch == 0 {
 		c.PublishBatch = 1000
 	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 10_000
+	}
+	if c.ExportEvery == 0 {
+		c.ExportEvery = 30 * time.Second
+	}
 }
 
 // Validate checks c.
@@ -69,6 +81,10 @@ func (c Config) Validate() error {
 		return errors.New("detect.tick must be positive")
 	case c.PublishBatch < 1:
 		return errors.New("detect.publish_batch must be positive")
+	case c.MaxBatch < 1:
+		return errors.New("detect.max_batch must be positive")
+	case c.ExportEvery <= 0:
+		return errors.New("detect.export_every must be positive")
 	}
 	return nil
 }

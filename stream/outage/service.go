@@ -205,12 +205,17 @@ func (s *Service) replay(ctx context.Context, det *detect.Detector, st State, en
 }
 
 // live consumes from the stored offsets, committing each polled batch.
+// Records reach the detector through the aligner (event-time order across
+// partitions); a partition whose queue grows long is paused until the
+// others catch up.
 func (s *Service) live(ctx context.Context, det *detect.Detector, st State, ends map[int32]int64, prod *kgo.Client) error {
 	parts := map[int32]kgo.Offset{}
+	start := map[int32]int64{}
 	for p := range ends {
 		parts[p] = kgo.NewOffset().AtStart()
 		if o, ok := st.Offsets[p]; ok {
 			parts[p] = kgo.NewOffset().At(o)
+			start[p] = o
 		}
 	}
 	cl, err := s.brk.NewClient(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{s.topic: parts}), kgo.FetchMaxBytes(16<<20))
@@ -218,41 +223,85 @@ func (s *Service) live(ctx context.Context, det *detect.Detector, st State, ends
 		return err
 	}
 	defer cl.Close()
+	al := newAligner(start, ends)
+	paused := map[int32]bool{}
 	var b Batch
 	det.OnBin(func(v detect.Verdict) { b.Verdicts = append(b.Verdicts, v) })
 	defer det.OnBin(nil)
 	lastPrune := time.Time{}
 	lastW := st.Watermark
+	backlog := false
 	for {
-		pctx, cancel := context.WithTimeout(ctx, s.cfg.Tick)
-		fs := cl.PollFetches(pctx)
+		wait := s.cfg.Tick
+		if backlog { // released records remain: do not wait for new ones
+			wait = time.Millisecond
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		fs := cl.PollRecords(pctx, s.cfg.MaxBatch)
 		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
-		b = Batch{Offsets: map[int32]int64{}}
 		fs.EachError(func(t string, p int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				s.log.Warn("fetch telemetry", "topic", t, "partition", p, "err", err)
 			}
 		})
-		fs.EachRecord(func(r *kgo.Record) {
-			b.Offsets[r.Partition] = r.Offset + 1
-			p, err := decode(r)
+		got := false
+		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
+			got = got || len(ftp.Records) > 0
+			if ftp.Err != nil {
+				return
+			}
+			recs := make([]queued, len(ftp.Records))
+			for i, r := range ftp.Records {
+				p, err := decode(r)
+				recs[i] = queued{offset: r.Offset, p: p, err: err}
+			}
+			al.fetched(ftp.Partition, ftp.HighWatermark, recs)
+		})
+		if got { // other partitions may hold earlier points: learn their ends
+			if m, err := broker.EndOffsets(ctx, cl, s.topic); err == nil {
+				al.ends(m)
+			} else if ctx.Err() == nil {
+				s.log.Warn("list telemetry end offsets", "err", err)
+			}
+		}
+		b = Batch{Offsets: map[int32]int64{}}
+		n := 0
+		for n < s.cfg.MaxBatch {
+			part, q, ok := al.next()
+			if !ok {
+				break
+			}
+			n++
+			b.Offsets[part] = q.offset + 1
+			err := q.err
 			if err == nil {
-				err = det.Add(p)
+				err = det.Add(q.p)
 			}
 			switch {
 			case err == nil:
 				mPoints.Inc()
 			case errors.Is(err, detect.ErrLate):
 				mLate.Inc()
-				b.Late = append(b.Late, [2]int64{int64(r.Partition), r.Offset})
+				b.Late = append(b.Late, [2]int64{int64(part), q.offset})
 			default:
 				mBad.Inc()
-				s.log.Debug("bad telemetry point", "partition", r.Partition, "offset", r.Offset, "err", err)
+				s.log.Debug("bad telemetry point", "partition", part, "offset", q.offset, "err", err)
 			}
-		})
+		}
+		backlog = n == s.cfg.MaxBatch
+		for p := range ends {
+			switch q := al.queued(p); {
+			case q > 4*s.cfg.MaxBatch && !paused[p]:
+				cl.PauseFetchPartitions(map[string][]int32{s.topic: {p}})
+				paused[p] = true
+			case q <= s.cfg.MaxBatch && paused[p]:
+				cl.ResumeFetchPartitions(map[string][]int32{s.topic: {p}})
+				paused[p] = false
+			}
+		}
 		alerts := slices.Clone(det.Advance())
 		now := s.now().Unix()
 		if lead := s.cfg.ClockLead; lead > 0 && now > det.Watermark() && now-det.Watermark() <= int64(lead/time.Second) {

@@ -25,12 +25,13 @@ import (
 )
 
 // testConfig is a detector with short windows (so a few hundred bins
-// raise alerts) and a grace long enough that no point of the test is
-// late however the partitions interleave: the runs are then comparable
-// with a one-go reference.
+// raise alerts) and the default grace of 600 s: the points of the tests
+// are published in time order per partition, so the service's alignment
+// across partitions must keep every one of them in time, however the
+// partitions are fetched.
 func testConfig(path string) outage.Config {
 	c := outage.Config{Path: path}
-	c.Grace = 50 * 600
+	c.Grace = 600
 	c.Datasources = map[string]detect.DatasourceConfig{
 		detect.BGP:         {Bin: 300, Window: 7200, WarmUp: 6, MinPredicted: 10, Warning: 0.8, Critical: 0.5, MinDuration: 2, AcceptAfter: 12},
 		detect.PingSlash24: {Bin: 600, Window: 14400, WarmUp: 6, MinPredicted: 10, Warning: 0.8, Critical: 0.5, MinDuration: 2, AcceptAfter: 12},

@@ -31,7 +31,7 @@ const (
 	markMaxEvent  = "max_event" // longest ended event, seconds (bounds event range scans)
 )
 
-var schema = []string{
+var ddl = []string{
 	`CREATE TABLE IF NOT EXISTS signals (
 		entity_type TEXT NOT NULL, entity_code TEXT NOT NULL, datasource TEXT NOT NULL, time INTEGER NOT NULL,
 		value REAL NOT NULL, history REAL NOT NULL, judged INTEGER NOT NULL, level INTEGER NOT NULL,
@@ -64,7 +64,7 @@ func OpenStore(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open outage db %q: %w", path, err)
 	}
-	for _, st := range schema {
+	for _, st := range ddl {
 		if _, err := db.Exec(st); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("create outage schema in %q: %w", path, err)

@@ -1,0 +1,113 @@
+package outage_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/netwarden/netwarden/detect"
+	"github.com/netwarden/netwarden/query"
+	"github.com/netwarden/netwarden/stream/outage"
+)
+
+// TestExportSQL: the Parquet exports make the stored alerts and events
+// queryable through the real DuckDB engine as outage_alerts and
+// outage_events, follow new alerts (a new file per round, merged past
+// MaxAlertFiles), and ongoing events have a NULL end.
+func TestExportSQL(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(filepath.Join(dir, "outage.db"))
+	store, err := outage.OpenStore(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	eng, err := query.New(query.Config{HistoryDir: filepath.Join(dir, "history"), OutageDir: filepath.Join(dir, "sql")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	x := outage.NewExporter(store, filepath.Join(dir, "sql"), 0, func(a, e []string) error {
+		return eng.SetOutageFiles(query.OutageFiles{Alerts: a, Events: e})
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := os.MkdirAll(filepath.Join(dir, "sql"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	scalar := func(q string) string {
+		t.Helper()
+		rs, err := eng.Run(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return fmt.Sprint(rs.Rows[0]...)
+	}
+	if got := scalar(`SELECT count(*) FROM outage_alerts`); got != "0" {
+		t.Fatalf("views before any export: %s alerts", got)
+	}
+
+	alerts, _ := reference(t, cfg, genPoints(4, 150, 300))
+	if len(alerts) < 2*(outage.MaxAlertFiles+2) {
+		t.Fatalf("reference raised %d alerts; the test needs more", len(alerts))
+	}
+	// One batch per round: the files pile up and get merged.
+	per := len(alerts) / (outage.MaxAlertFiles + 2)
+	for i := 0; i < len(alerts); i += per {
+		wm := alerts[min(i+per, len(alerts))-1].Time
+		if _, err := store.Commit(ctx, outage.Batch{Alerts: alerts[i:min(i+per, len(alerts))], Offsets: map[int32]int64{0: int64(i + 1)}, Watermark: wm}); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Export(ctx); err != nil {
+			t.Fatal(err)
+		}
+		stored := storedAlerts(t, store)
+		if got := scalar(`SELECT count(*) FROM outage_alerts`); got != fmt.Sprint(len(stored)) {
+			t.Fatalf("round %d: SQL sees %s alerts, the store %d", i/per, got, len(stored))
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) <= outage.MaxAlertFiles {
+		t.Fatalf("%d files: the merge was never exercised", len(ents))
+	}
+	stored := storedAlerts(t, store)
+	crit := 0
+	for _, a := range stored {
+		if a.Level == detect.Critical && a.Datasource == detect.BGP {
+			crit++
+		}
+	}
+	if got := scalar(`SELECT count(*) FROM outage_alerts WHERE level = 'critical' AND datasource = 'bgp'`); got != fmt.Sprint(crit) {
+		t.Fatalf("SQL: %s critical bgp alerts, store %d", got, crit)
+	}
+	a := stored[len(stored)/2]
+	rs, err := eng.Run(ctx, fmt.Sprintf(`SELECT entity_type, entity_code, epoch(time)::BIGINT, level, value, history_value, window_seconds FROM outage_alerts WHERE id = %d`, a.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprintf("%v", rs.Rows), fmt.Sprintf("%v", [][]any{{a.EntityType, a.EntityCode, a.Time, a.Level.String(), a.Value, a.HistoryValue, a.Window}}); got != want {
+		t.Fatalf("alert %d in SQL: %s, want %s", a.ID, got, want)
+	}
+	evs, err := store.Events(ctx, outage.Filter{From: -1 << 40, Until: 1 << 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ongoing := 0
+	for _, e := range evs {
+		if e.Ongoing {
+			ongoing++
+		}
+	}
+	if got := scalar(`SELECT count(*) || ' ' || count(*) FILTER (WHERE "end" IS NULL) || ' ' || count(*) FILTER (WHERE ongoing) FROM outage_events`); got != fmt.Sprintf("%d %d %d", len(evs), ongoing, ongoing) {
+		t.Fatalf("SQL events (all, null end, ongoing): %s; store %d events, %d ongoing", got, len(evs), ongoing)
+	}
+	if len(evs) == 0 {
+		t.Fatal("no events: the test checks nothing")
+	}
+}
