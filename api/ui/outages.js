@@ -44,6 +44,7 @@ async function outagesPage() {
   main().replaceChildren(h('h1', {}, 'Outages'),
     h('section', {class: 'card', id: 'ongoing'}, h('h2', {}, 'Ongoing'), h('div', {id: 'ongoing-body'}, 'Loading…')),
     h('section', {class: 'card', id: 'recent'}, h('h2', {}, 'Ended in the last 7 days'), h('div', {id: 'recent-body'}, 'Loading…')),
+    h('section', {class: 'card', id: 'most'}, h('h2', {}, 'Most affected in the last 7 days'), h('div', {id: 'most-body'}, 'Loading…')),
     h('section', {class: 'card', id: 'find'}, h('h2', {}, 'Find a country, region or AS'), entitySearch()));
   let events = [];
   await section('ongoing-body', async (el) => {
@@ -56,6 +57,18 @@ async function outagesPage() {
     const ended = events.filter(e => !e.ongoing).sort((a, b) => (b.start || 0) - (a.start || 0));
     el.replaceChildren(ended.length === 0 ? h('p', {class: 'muted'}, 'No outage ended in the last 7 days.') :
       h('div', {}, shown(ended), eventTable('recent-table', ended.slice(0, maxRows), false)));
+  });
+  await section('most-body', async (el) => {
+    const sum = iodaData(await api('GET', `/v2/outages/summary?from=${from}&until=${until}&limit=10`));
+    el.replaceChildren(sum.length === 0 ? h('p', {class: 'muted'}, 'No outage in the last 7 days.') :
+      h('table', {id: 'summary-table'}, h('thead', {}, h('tr', {}, ['Entity', 'Type', 'Events', 'Worst', 'Score', 'By signal'].map(t => h('th', {}, t)))),
+        h('tbody', {}, sum.map(x => {
+          const en = evEntity(x), sc = x.scores || {};
+          return h('tr', {'data-entity': en.type + '/' + en.code},
+            h('td', {}, h('a', {href: entityHref(en)}, en.name)), h('td', {}, en.type), h('td', {}, fmtNum(x.event_cnt)),
+            h('td', {}, levelBadge(x.level)), h('td', {}, fmtNum(Math.round(sc.overall || 0))),
+            h('td', {class: 'muted'}, Object.keys(sc).filter(k => k !== 'overall').sort().map(k => `${k} ${fmtNum(Math.round(sc[k]))}`).join(' · ')));
+        }))));
   });
 }
 

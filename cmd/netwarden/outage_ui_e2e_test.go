@@ -193,7 +193,16 @@ func TestOutageDashboardE2E(t *testing.T) {
 	if !strings.Contains(recent, "United States of America") || !strings.Contains(recent, "critical") {
 		t.Errorf("recent outages: %q", recent)
 	}
+	if most := text(t, ctx, "#summary-table"); !strings.Contains(most, "United States of America") || !strings.Contains(most, "AS15169") {
+		t.Errorf("most affected: %q", most)
+	}
 	outageShot(t, ctx, "outages")
+	// The entity search (GET /v2/entities/query?search=) finds the AS by its organisation.
+	cdp(t, ctx, "entity search", 30*time.Second,
+		chromedp.SendKeys(chromedp.CSS("#entity-q"), "google"),
+		chromedp.Click(chromedp.CSS(`#entity-search button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#search-results a[href="/ui/entity/asn/15169"]`)),
+	)
 
 	// The ongoing outage's link opens the AS's page: three charts, each with its signal and
 	// baseline; BGP and probing with the outage shaded and critical alert marks.
