@@ -50,8 +50,13 @@ func (s *Server) toEntityJSON(e entity.Entity) entityJSON {
 			attrs[k] = v
 		}
 	}
-	// fqid as the outage routes name it (a region's continent is its country's).
-	attrs["fqid"] = entityFQID(s.lookupEntity(e.Type, e.Code))
+	// fqid as the outage routes name it (a region's continent is its country's); a region
+	// also carries its country's name, as IODA's do.
+	full := s.lookupEntity(e.Type, e.Code)
+	attrs["fqid"] = entityFQID(full)
+	if n := full.Attrs["country_name"]; e.Type == entity.TypeRegion && n != "" {
+		attrs["country_name"] = n
+	}
 	return entityJSON{Code: e.Code, Name: e.Name, Type: e.Type, Subnames: []string{}, Attrs: attrs}
 }
 

@@ -287,7 +287,7 @@ func oaSchemas() oaJS {
 		"ImportResult": oaObj("imported!", oaInt, "already", oaInt, "rejected", oaArr(oaObj("number", oaInt, "line", oaStr(""), "reason", oaStr(""))), "rejected_total", oaInt, "watched", oaInt, "limit", oaInt, "entries", oaInt),
 		"Removed":      oaObj("removed", oaJS{}, "watched", oaInt, "muted", oaInt, "limit", oaInt),
 		"Entity": oaObj("code!", oaStr(""), "name!", oaStr(""), "type!", oaJS{"type": "string", "enum": []string{"country", "region", "asn"}}, "subnames", oaArr(oaStr("")),
-			"attrs", oaJS{"type": "object", "additionalProperties": oaStr(""), "description": "fqid; country: continent, continent_name, iso3, subregion; asn: org; region: country_code, iso_code; ip_count; note for unknown codes"}),
+			"attrs", oaJS{"type": "object", "additionalProperties": oaStr(""), "description": "fqid; country: continent, continent_name, iso3, subregion; asn: org; region: country_code, country_name, iso_code; ip_count; note for unknown codes"}),
 		"TelemetryPoint": oaObj("datasource!", oaStr("bgp, ping-slash24, ucsd-nt"), "entity_type!", oaJS{"type": "string", "enum": []string{"country", "region", "asn"}},
 			"entity_code!", oaStr(""), "time!", oaJS{"type": "integer", "description": "Unix seconds (aligned down to the bin start)"}, "value!", oaJS{"type": "number", "minimum": 0}),
 		"OutageEntity": oaObj("type!", oaStr(""), "code!", oaStr(""), "name!", oaStr(""), "attrs", oaJS{"type": "object", "description": "fqid, known=false for codes without metadata, and the entity's metadata"}),

@@ -318,6 +318,12 @@ func TestEntitiesQueryHTTP(t *testing.T) {
 			if !slices.Contains(codes(a), "region/5332921") {
 				t.Errorf("California not among US regions: %v", codes(a))
 			}
+			for _, e := range a.Data {
+				// IODA's region shape: country_code, country_name, fqid geo.netacuity.<continent>.<cc>.<id>
+				if e.Attrs["country_code"] != "US" || e.Attrs["country_name"] != "United States of America" || e.Attrs["fqid"] != "geo.netacuity.NA.US."+e.Code {
+					t.Errorf("region attrs: %+v", e)
+				}
+			}
 		}},
 		{"/v2/entities/query?entityType=country&limit=3&page=2", func(t *testing.T, a answer) {
 			if len(a.Data) != 3 || !a.More {
