@@ -85,7 +85,7 @@ function eventTable(id, events, ongoing) {
         h('td', {}, en.type),
         h('td', {}, levelBadge(e.level)),
         h('td', {}, fmtTime(e.start)),
-        h('td', {}, fmtDuration(e.duration), e.ongoing && !ongoing ? h('span', {class: 'badge level critical'}, ' ongoing') : ''),
+        h('td', {}, fmtDuration(e.duration), e.ongoing && !ongoing ? [' ', h('span', {class: 'badge level critical'}, 'ongoing')] : ''),
         h('td', {}, (e.datasources || []).join(', ')),
         h('td', {}, fmtNum(Math.round(e.score || 0))));
     })));
