@@ -24,6 +24,7 @@ require (
 )
 
 require (
+	github.com/getkin/kin-openapi v0.153.0
 	github.com/oschwald/maxminddb-golang/v2 v2.9.1
 	github.com/osrg/gobgp/v4 v4.8.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
@@ -32,6 +33,9 @@ require (
 require (
 	github.com/chromedp/cdproto v0.160.1 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/go-openapi/jsonpointer v0.22.5 // indirect
+	github.com/go-openapi/swag/jsonname v0.25.5 // indirect
+	go.yaml.in/yaml/v4 v4.0.0 // indirect
 )
 
 require (

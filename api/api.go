@@ -231,6 +231,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Server {
 	v1 := h.Group("/v1", s.authn(account.ScopeRead, keyRequired))
 	get(v1, "/account", s.account)
 	s.routeUI(h)
+	s.routeDocs(h, data)
 	s.watchRoutes(v1)
 	get(v1, "/alerts/settings", s.getSettings)
 	v1.PUT("/alerts/settings", s.putSettings)

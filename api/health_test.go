@@ -23,6 +23,7 @@ import (
 	"github.com/netwarden/netwarden/internal/broker"
 	"github.com/netwarden/netwarden/stream/history"
 	"github.com/netwarden/netwarden/stream/live"
+	"github.com/netwarden/netwarden/stream/outage"
 	"github.com/netwarden/netwarden/stream/processor"
 )
 
@@ -86,7 +87,14 @@ func newFeedStack(t *testing.T, prefix string) *feedStack {
 	}
 	ac := api.Config{Addr: "127.0.0.1:0"}
 	ac.Defaults()
-	srv := api.New(ac, api.Deps{History: proc, Live: state, Lists: scraper, Ready: func() bool {
+	oc := outage.Config{Path: filepath.Join(t.TempDir(), "outage.db")}
+	oc.Defaults()
+	ostore, err := outage.OpenStore(oc.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ostore.Close() })
+	srv := api.New(ac, api.Deps{History: proc, Live: state, Lists: scraper, Outages: outage.NewService(oc, nil, ostore, nil, nil, log), Ready: func() bool {
 		select {
 		case <-proc.Ready():
 			return true
@@ -342,6 +350,10 @@ func TestHEADOnEveryGETRoute(t *testing.T) {
 			}
 			path = strings.Replace(path, "/ui/*path", "/ui/alerts", 1)
 			path = strings.Replace(path, "*entry", "192.0.2.1", 1) // watchlist and mute entries
+			path = strings.Replace(path, ":entityType/:entityCode", "country/US", 1)
+			if strings.HasPrefix(path, "/ioda/") || strings.HasPrefix(path, "/v2/outages/") || strings.HasPrefix(path, "/v2/signals/") {
+				path += "?from=0&until=600"
+			}
 			if strings.Contains(path, "*") || strings.Contains(path, ":") {
 				t.Fatalf("test does not know how to fill %s", r.Path)
 			}

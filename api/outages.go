@@ -46,6 +46,19 @@ const (
 	iodaMetaAllTypes = "country|region|asn"
 )
 
+func init() {
+	for k, v := range map[string]string{
+		"netwarden_outage_points_total":           "Telemetry points added to the outage detector.",
+		"netwarden_outage_points_late_total":      "Telemetry points rejected as late (their bin was already evaluated).",
+		"netwarden_outage_points_bad_total":       "Telemetry records that are no valid point (skipped).",
+		"netwarden_outage_alerts_total":           "Outage alerts stored.",
+		"netwarden_outage_alerts_published_total": "Outage alerts produced to netwarden.alerts.outage.",
+		"netwarden_outage_publish_errors_total":   "Failed rounds of producing outage alerts (retried).",
+	} {
+		help[k] = v
+	}
+}
+
 func (s *Server) outageRoutes(r gin.IRoutes) {
 	get(r, "/ioda/data/alerts", s.iodaAlerts)
 	get(r, "/v2/outages/alerts", s.v2Alerts)

@@ -80,7 +80,7 @@ func (s *Server) uiGet(c *gin.Context) {
 		c.Header("Cache-Control", "no-cache")
 		c.Data(http.StatusOK, mime.TypeByExtension(path.Ext(name)), b)
 		return
-	case p == "/" || p == "/alerts" || p == "/subscriptions" || strings.HasPrefix(p, "/ip/"):
+	case p == "/" || p == "/alerts" || p == "/subscriptions" || strings.HasPrefix(p, "/ip/") || p == "/outages" || strings.HasPrefix(p, "/entity/"):
 		b, err := fs.ReadFile(uiFiles, "ui/index.html")
 		if err != nil {
 			s.fail(c, fmt.Errorf("dashboard page: %w", err))

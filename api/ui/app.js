@@ -5,6 +5,9 @@
 
 let csrf = '';
 
+// extraPages are pages other scripts (outages.js) register: {name, match(path), render(path)}.
+const extraPages = [];
+
 // h builds an element: h('td', {class: 'mono'}, 'text', child, ...).
 function h(tag, attrs, ...kids) {
   const el = document.createElement(tag);
@@ -422,6 +425,7 @@ async function boot() {
     if (p === '/ui/alerts') { page = 'alerts'; await alertsPage(); }
     else if (p === '/ui/subscriptions') { page = 'subscriptions'; await subscriptionsPage(); }
     else if (p.startsWith('/ui/ip/')) { page = 'ip'; await ipPage(decodeURIComponent(p.slice('/ui/ip/'.length))); }
+    else if (extraPages.some(x => x.match(p))) { const x = extraPages.find(x => x.match(p)); page = x.name; await x.render(p); }
     else await overview();
   } catch (e) {
     if (!(e instanceof APIError && e.status === 401)) main().replaceChildren(h('div', {class: 'msg err'}, e.message));

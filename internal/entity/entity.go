@@ -80,6 +80,8 @@ type Registry struct {
 	regions       map[string]Region   // by geoname id
 	regionByName  map[string][]string // country + "/" + normalised name -> ids
 	regionByISO   map[string]string   // "US-NY" -> id
+	rel           *relations          // nil without both MaxMind databases (relations.go)
+	idx           *index              // every known entity, annotated (relations.go)
 }
 
 // Counts returns the number of countries, ASes and regions known.

@@ -68,6 +68,12 @@ func Load(c Config) (*Registry, error) {
 			return nil, err
 		}
 	}
+	if c.ASNDB != "" && c.CityDB != "" {
+		if err := r.loadRelations(c.ASNDB, c.CityDB); err != nil {
+			return nil, err
+		}
+	}
+	r.buildIndex()
 	return r, nil
 }
 

@@ -7,10 +7,9 @@ import (
 	"github.com/netwarden/netwarden/detect"
 )
 
-// BulkInsert stores als (every alert of the entities it names) and their
-// events in one transaction, bypassing the per-batch refold: the bench's
-// loader for millions of alerts.
-func (s *Store) BulkInsert(ctx context.Context, als []detect.Alert, asOf int64) error {
+// BulkInsertAlerts stores als in one transaction, bypassing the
+// per-batch refold: the bench's loader for millions of alerts.
+func (s *Store) BulkInsertAlerts(ctx context.Context, als []detect.Alert) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -28,7 +27,17 @@ func (s *Store) BulkInsert(ctx context.Context, als []detect.Alert, asOf int64) 
 		}
 	}
 	st.Close()
-	if err := insertEvents(ctx, tx, detect.Events(als, asOf)); err != nil {
+	return tx.Commit()
+}
+
+// BulkInsertEvents stores evs and moves the watermark to asOf.
+func (s *Store) BulkInsertEvents(ctx context.Context, evs []detect.Event, asOf int64) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := insertEvents(ctx, tx, evs); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO marks (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`, markWatermark, asOf); err != nil {

@@ -26,16 +26,12 @@ func (f Filter) where(timeCol string) (string, []any) {
 		conds = append(conds, timeCol+" >= ? AND "+timeCol+" < ?")
 		args = append(args, f.From, f.Until)
 	}
-	// A unary + keeps SQLite off an index: with only an entity type or
-	// a datasource, the time index is the selective one (the entity
-	// index would scan every alert of the type, the unique key every
-	// alert of the datasource).
+	// Indexes: (time), (entity_type, time), (entity_type, entity_code,
+	// time). A unary + keeps SQLite off the unique key for a datasource
+	// filter (it would scan every alert of the datasource): the time
+	// index is the selective one.
 	if f.EntityType != "" {
-		if f.EntityCode == "" {
-			conds = append(conds, "+entity_type = ?")
-		} else {
-			conds = append(conds, "entity_type = ?")
-		}
+		conds = append(conds, "entity_type = ?")
 		args = append(args, f.EntityType)
 	}
 	if f.EntityCode != "" {
@@ -93,11 +89,7 @@ func (s *Store) Events(ctx context.Context, f Filter) ([]detect.Event, error) {
 	var conds []string
 	var args []any
 	if f.EntityType != "" {
-		if f.EntityCode == "" {
-			conds = append(conds, " AND +entity_type = ?") // the start index is the selective one
-		} else {
-			conds = append(conds, " AND entity_type = ?")
-		}
+		conds = append(conds, " AND entity_type = ?") // index (entity_type, start), or the key with a code
 		args = append(args, f.EntityType)
 	}
 	if f.EntityCode != "" {

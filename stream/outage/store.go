@@ -43,11 +43,13 @@ var ddl = []string{
 		UNIQUE (datasource, entity_type, entity_code, time, level))`,
 	`CREATE INDEX IF NOT EXISTS alerts_time ON alerts (time, id)`,
 	`CREATE INDEX IF NOT EXISTS alerts_entity ON alerts (entity_type, entity_code, time)`,
+	`CREATE INDEX IF NOT EXISTS alerts_type ON alerts (entity_type, time)`,
 	`CREATE TABLE IF NOT EXISTS events (
 		entity_type TEXT NOT NULL, entity_code TEXT NOT NULL, start INTEGER NOT NULL,
 		end_time INTEGER, level INTEGER NOT NULL, score REAL NOT NULL, datasources TEXT NOT NULL,
 		PRIMARY KEY (entity_type, entity_code, start))`,
 	`CREATE INDEX IF NOT EXISTS events_start ON events (start)`,
+	`CREATE INDEX IF NOT EXISTS events_type ON events (entity_type, start)`,
 	`CREATE INDEX IF NOT EXISTS events_end ON events (end_time)`,
 	`CREATE TABLE IF NOT EXISTS offsets (partition INTEGER PRIMARY KEY, next INTEGER NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS late (partition INTEGER NOT NULL, offset INTEGER NOT NULL, PRIMARY KEY (partition, offset)) WITHOUT ROWID`,

@@ -1,0 +1,343 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/netwarden/netwarden/detect"
+	"github.com/netwarden/netwarden/internal/entity"
+	"github.com/netwarden/netwarden/stream/outage"
+)
+
+func testRegistry(t *testing.T) *entity.Registry {
+	t.Helper()
+	const geo = "../../shared/data/geo"
+	if _, err := os.Stat(geo); err != nil {
+		t.Skipf("shared geo data absent at %s: %v", geo, err)
+	}
+	r, err := entity.Load(entity.Config{
+		CountriesCSV: filepath.Join(geo, "country-codes.csv"),
+		ASNDB:        filepath.Join(geo, "GeoLite2-ASN-Test.mmdb"),
+		CityDB:       filepath.Join(geo, "GeoLite2-City-Test.mmdb"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func docServer(t *testing.T, deps Deps) (*Server, *httptest.Server) {
+	t.Helper()
+	cfg := Config{Addr: "127.0.0.1:0"}
+	cfg.Defaults()
+	s := New(cfg, deps, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return s, ts
+}
+
+func loadDoc(t *testing.T, url string) (*openapi3.T, []byte) {
+	t.Helper()
+	resp, err := http.Get(url + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("GET /openapi.json: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(b)
+	if err != nil {
+		t.Fatalf("load the document: %v", err)
+	}
+	return doc, b
+}
+
+// The document lists exactly the router's routes (method and path, HEAD included), and is a
+// valid OpenAPI document for kin-openapi's validator.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	s, ts := docServer(t, Deps{})
+	doc, _ := loadDoc(t, ts.URL)
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("OpenAPI document invalid: %v", err)
+	}
+	routes := map[string]bool{}
+	for _, r := range s.h.Routes() {
+		routes[r.Method+" "+openAPIPath(r.Path)] = true
+	}
+	documented := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented[method+" "+path] = true
+		}
+	}
+	for r := range routes {
+		if !documented[r] {
+			t.Errorf("route %s is not in /openapi.json", r)
+		}
+	}
+	for d := range documented {
+		if !routes[d] {
+			t.Errorf("/openapi.json documents %s, which the router does not serve", d)
+		}
+	}
+	if len(routes) < 40 {
+		t.Errorf("only %d routes: the route walk is broken", len(routes))
+	}
+}
+
+// Real answers of the server validate against the document (status, content type, body
+// schema), by kin-openapi's response validator.
+func TestOpenAPIResponsesValidate(t *testing.T) {
+	_, ts := docServer(t, Deps{Entities: testRegistry(t), Outages: testOutages(t)})
+	doc, _ := loadDoc(t, ts.URL)
+	doc.Servers = openapi3.Servers{{URL: ts.URL}}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		path   string
+		status int
+	}{
+		{"/v2/entities/query?entityType=country&search=united", 200},
+		{"/v2/entities/query?relatedTo=country/US&limit=5&page=0", 200},
+		{"/v2/entities/query?entityType=asn&entityCode=3307,15169", 200},
+		{"/v2/entities/query?relatedTo=planet/earth", 400},
+		{"/v2/entities/query?limit=0", 400},
+		{"/healthz", 200},
+		{"/readyz", 200},
+		{"/v1/account", 401},
+		{"/lists", 503},
+		{"/openapi.json", 200},
+		{"/metrics", 200},
+		{"/docs", 200},
+		{"/badip/192.0.2.1", 503},
+		{"/metadata/changes/ip/192.0.2.1", 503},
+		{"/v1/alerts", 401},
+		{"/v1/alerts/watchlist/192.0.2.1", 401},
+		{"/ui/session", 401},
+		{"/ui", 301},
+		{"/ioda/data/alerts?from=0&until=20000&annotateMeta=true", 200},
+		{"/ioda/data/alerts?from=0&until=20000&human=true&meta=country/US", 200},
+		{"/ioda/data/alerts?until=20000", 400},
+		{"/v2/outages/alerts?from=0&until=20000", 200},
+		{"/v2/outages/events?from=0&until=20000", 200},
+		{"/v2/outages/events?from=0&until=20000&entityType=country&entityCode=XX1", 400},
+		{"/v2/outages/summary?from=0&until=20000", 200},
+		{"/v2/signals/raw/country/US?from=0&until=6000", 200},
+		{"/v2/signals/raw/planet/US?from=0&until=6000", 400},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, ts.URL+tt.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Redirects are answers to check, not to follow.
+			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := noFollow.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			route, params, err := router.FindRoute(req)
+			if err != nil {
+				t.Fatalf("find route: %v", err)
+			}
+			in := &openapi3filter.ResponseValidationInput{
+				RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+					Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
+				Status: resp.StatusCode, Header: resp.Header, Options: &openapi3filter.Options{IncludeResponseStatus: true,
+					// kin-openapi decodes JSON and text bodies; an HTML page is checked by status and type only.
+					ExcludeResponseBody: strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html")},
+			}
+			in.SetBodyBytes(body)
+			if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+				t.Errorf("answer does not match the document: %v\n%s", err, body)
+			}
+		})
+	}
+}
+
+// testOutages is a real outage store holding an ended US outage (bgp critical 3000-4200,
+// with verdicts) and an ongoing AS15169 warning.
+func testOutages(t *testing.T) *outage.Service {
+	t.Helper()
+	cfg := outage.Config{Path: filepath.Join(t.TempDir(), "outage.db")}
+	cfg.Defaults()
+	store, err := outage.OpenStore(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	al := func(ds, typ, code string, tm int64, l detect.Level, v, h float64) detect.Alert {
+		return detect.Alert{Datasource: ds, EntityType: typ, EntityCode: code, Time: tm, Level: l,
+			Condition: detect.Condition(cfg.Datasources[ds], l), Value: v, HistoryValue: h, Method: detect.Method, Window: cfg.Datasources[ds].Window}
+	}
+	var vs []detect.Verdict
+	for tm := int64(0); tm < 6000; tm += 300 {
+		v := detect.Verdict{Datasource: detect.BGP, EntityType: "country", EntityCode: "US", Time: tm, Value: 100, HistoryValue: 100, Judged: tm >= 600}
+		if tm >= 3000 && tm < 4200 {
+			v.Value, v.Level = 20, detect.Critical
+		}
+		vs = append(vs, v)
+	}
+	b := outage.Batch{Verdicts: vs, Offsets: map[int32]int64{0: 1}, Watermark: 12000, Alerts: []detect.Alert{
+		al(detect.BGP, "country", "US", 3000, detect.Critical, 20, 100),
+		al(detect.BGP, "country", "US", 4200, detect.Normal, 99, 100),
+		al(detect.BGP, "asn", "15169", 9000, detect.Warning, 90, 100),
+	}}
+	if _, err := store.Commit(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	return outage.NewService(cfg, nil, store, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func TestDocsPage(t *testing.T) {
+	_, ts := docServer(t, Deps{})
+	fetch := func(path, ctype string) []byte {
+		t.Helper()
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), ctype) {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if path == "/docs" && !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+			t.Errorf("/docs CSP: %q", resp.Header.Get("Content-Security-Policy"))
+		}
+		return b
+	}
+	page := fetch("/docs", "text/html")
+	js := fetch("/ui/assets/docs.js", "text/javascript")
+	css := fetch("/ui/assets/docs.css", "text/css")
+	if !bytes.Contains(page, []byte(`src="/ui/assets/docs.js"`)) || !bytes.Contains(page, []byte(`href="/ui/assets/docs.css"`)) || !bytes.Contains(js, []byte(`fetch("/openapi.json")`)) {
+		t.Errorf("/docs does not load its script and styles, or the script does not render /openapi.json")
+	}
+	// Self-contained: nothing is loaded from elsewhere, nothing inline (the CSP forbids it).
+	for name, b := range map[string][]byte{"page": page, "script": js, "styles": css} {
+		if bytes.Contains(b, []byte("http://")) || bytes.Contains(b, []byte("https://")) || bytes.Contains(b, []byte("<script>")) || bytes.Contains(b, []byte("<style>")) {
+			t.Errorf("/docs %s refers to another site or is inline", name)
+		}
+	}
+}
+
+func TestEntitiesQueryHTTP(t *testing.T) {
+	_, ts := docServer(t, Deps{Entities: testRegistry(t)})
+	type answer struct {
+		Type              string            `json:"type"`
+		Error             *string           `json:"error"`
+		RequestParameters map[string]string `json:"requestParameters"`
+		Data              []entityJSON      `json:"data"`
+		More              bool              `json:"more"`
+	}
+	get := func(t *testing.T, path string) (int, answer) {
+		t.Helper()
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a answer
+		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return resp.StatusCode, a
+	}
+	codes := func(a answer) []string {
+		var out []string
+		for _, e := range a.Data {
+			out = append(out, e.Type+"/"+e.Code)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		path  string
+		check func(t *testing.T, a answer)
+	}{
+		{"/v2/entities/query?entityType=country&entityCode=US", func(t *testing.T, a answer) {
+			if len(a.Data) != 1 || a.Data[0].Name != "United States of America" || a.Data[0].Attrs["fqid"] != "geo.netacuity.NA.US" || a.Data[0].Attrs["continent"] != "NA" {
+				t.Errorf("US: %+v", a.Data)
+			}
+			if a.Type != "entities" || a.RequestParameters["entityCode"] != "US" {
+				t.Errorf("envelope: %+v", a)
+			}
+		}},
+		{"/v2/entities/query?entityType=asn&entityCode=AS15169", func(t *testing.T, a answer) {
+			if len(a.Data) != 1 || a.Data[0].Code != "15169" || a.Data[0].Attrs["org"] != "Google Inc." || a.Data[0].Attrs["fqid"] != "asn.15169" {
+				t.Errorf("AS15169: %+v", a.Data)
+			}
+		}},
+		{"/v2/entities/query?entityType=region&relatedTo=country/US&limit=1000", func(t *testing.T, a answer) {
+			if !slices.Contains(codes(a), "region/5332921") {
+				t.Errorf("California not among US regions: %v", codes(a))
+			}
+			for _, e := range a.Data {
+				// IODA's region shape: country_code, country_name, fqid geo.netacuity.<continent>.<cc>.<id>
+				if e.Attrs["country_code"] != "US" || e.Attrs["country_name"] != "United States of America" || e.Attrs["fqid"] != "geo.netacuity.NA.US."+e.Code {
+					t.Errorf("region attrs: %+v", e)
+				}
+			}
+		}},
+		{"/v2/entities/query?entityType=country&limit=3&page=2", func(t *testing.T, a answer) {
+			if len(a.Data) != 3 || !a.More {
+				t.Errorf("page 2 of 3: %v more=%v", codes(a), a.More)
+			}
+		}},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			code, a := get(t, tt.path)
+			if code != 200 || a.Error != nil {
+				t.Fatalf("status %d, error %v", code, a.Error)
+			}
+			tt.check(t, a)
+		})
+	}
+	for _, path := range []string{
+		"/v2/entities/query?entityType=city",
+		"/v2/entities/query?entityCode=US",
+		"/v2/entities/query?entityType=country&entityCode=USA",
+		"/v2/entities/query?relatedTo=US",
+		"/v2/entities/query?relatedTo=asn/x",
+		"/v2/entities/query?limit=abc",
+		"/v2/entities/query?limit=10001",
+		"/v2/entities/query?page=-1",
+		"/v2/entities/query?bogus=1",
+		"/v2/entities/query?limit=1&limit=2",
+	} {
+		t.Run(path, func(t *testing.T) {
+			code, a := get(t, path)
+			if code != 400 || a.Error == nil || *a.Error == "" || a.Data != nil {
+				t.Errorf("status %d, error %v, data %v; want 400 with the error in the envelope", code, a.Error, a.Data)
+			}
+		})
+	}
+}
