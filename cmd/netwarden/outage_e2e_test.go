@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -175,4 +176,13 @@ func TestOutageBinary(t *testing.T) {
 	check(waitAlerts(3))
 	waitSQL(`SELECT count(*) FILTER (WHERE ongoing) || ' ' || count(*) FROM outage_events`, "1 2")
 	s.stop()
+
+	// The CLI reads the last export (its manifest) while the server is down.
+	cmd := exec.Command(s.bin, "sql", "--config", filepath.Base(s.cfgPath), "--format", "csv",
+		"SELECT count(*) AS n FROM outage_alerts WHERE entity_code = 'US'")
+	cmd.Dir = filepath.Dir(s.cfgPath)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "n\n3" {
+		t.Fatalf("netwarden sql: %v %q", err, out)
+	}
 }
