@@ -44,11 +44,11 @@ type Config struct {
 	Notify    notify.Config       `yaml:"notify"`
 	Watchlist watchlist.Config    `yaml:"watchlist"`
 	Alerts    alerts.Config       `yaml:"alerts"`
+	// Detect: the outage detector and its store (stream/outage).
+	Detect outage.Config `yaml:"detect"`
 	// Entity: metadata of countries, ASNs and regions for outage
 	// detection. Unset, it is the shared data's files that exist.
 	Entity entity.Config `yaml:"entity"`
-	// Detect: the outage detector and its store (stream/outage).
-	Detect outage.Config `yaml:"detect"`
 }
 
 // DataConfig says where state lives.
@@ -173,6 +173,10 @@ func (c *Config) defaults() {
 	c.Account.Defaults()
 	c.Watchlist.Defaults()
 	c.Alerts.Defaults()
+	if c.Detect.Path == "" {
+		c.Detect.Path = filepath.Join(c.Data.Dir, "outage", "outage.db")
+	}
+	c.Detect.Defaults()
 	c.Processor.Defaults()
 	if c.History.Dir == "" {
 		c.History.Dir = filepath.Join(c.Data.Dir, "history")
@@ -205,10 +209,6 @@ func (c *Config) defaults() {
 	if c.Entity == (entity.Config{}) {
 		c.Entity = existingEntityFiles(entity.Defaults())
 	}
-	if c.Detect.Path == "" {
-		c.Detect.Path = filepath.Join(c.Data.Dir, "outage", "outage.db")
-	}
-	c.Detect.Defaults()
 }
 
 // existingEntityFiles keeps the default metadata files that exist, so a
@@ -225,6 +225,7 @@ func existingEntityFiles(c entity.Config) entity.Config {
 
 func (c Config) validate() error {
 	var errs []error
+	errs = append(errs, c.Detect.Validate())
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -233,7 +234,7 @@ func (c Config) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q (want text or json)", c.Log.Format))
 	}
-	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate(), c.Entity.Validate(), c.Detect.Validate())
+	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate(), c.Entity.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
