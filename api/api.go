@@ -93,11 +93,11 @@ type Deps struct {
 	Notifier Notifier
 	// Alerts lists and acknowledges alerts (account.Store); nil: 503.
 	Alerts AlertStore
-	// Outages answers the outage routes (outage.Service); nil: 503.
-	Outages Outages
 	// Entities annotates countries, regions and ASNs with their metadata
 	// (entity.Registry); nil: every code is annotated as unknown.
 	Entities Entities
+	// Outages answers the outage routes (outage.Service); nil: 503.
+	Outages Outages
 }
 
 // Config configures the HTTP server.

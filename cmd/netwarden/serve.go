@@ -138,9 +138,9 @@ func cmdServe(ctx context.Context, args []string) error {
 		Settings:   accounts,
 		Notifier:   notifier,
 		Watchlists: watchlists,
-		Outages:    outageSvc,
 		Alerts:     accounts,
 		Entities:   entities,
+		Outages:    outageSvc,
 		Ready: func() bool {
 			select {
 			case <-proc.Ready():
