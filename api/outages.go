@@ -549,7 +549,7 @@ func pageOf[T any](xs []T, limit, page int) []T {
 }
 
 // v2Event is an event in IODA's "codf" format plus netwarden's fields
-// (entity, end, ongoing, level, datasources).
+// (end, ongoing, level, datasources).
 type v2Event struct {
 	Location       string   `json:"location"`
 	LocationName   string   `json:"location_name"`
@@ -562,7 +562,6 @@ type v2Event struct {
 	OverlapsWindow bool     `json:"overlaps_window"`
 	Method         string   `json:"method"`
 	Datasource     string   `json:"datasource"`
-	Entity         v2Entity `json:"entity"`
 	End            *int64   `json:"end"`
 	Ongoing        bool     `json:"ongoing"`
 	Level          string   `json:"level"`
@@ -585,10 +584,16 @@ func (s *Server) v2Events(c *gin.Context) {
 		}
 		evs = pageOf(evs, limit, page)
 		out := make([]v2Event, len(evs))
+		names := map[string]string{}
 		for i, e := range evs {
-			ent := s.v2Entity(e.EntityType, e.EntityCode)
-			ve := v2Event{Location: e.EntityType + "/" + e.EntityCode, LocationName: ent.Name, Start: e.Start, Duration: e.Duration,
-				Score: e.Score, Method: detect.Method, Datasource: strings.Join(e.Datasources, ","), Entity: ent, Ongoing: e.Ongoing,
+			k := e.EntityType + "/" + e.EntityCode
+			name, ok := names[k]
+			if !ok {
+				name = s.lookupEntity(e.EntityType, e.EntityCode).Name
+				names[k] = name
+			}
+			ve := v2Event{Location: k, LocationName: name, Start: e.Start, Duration: e.Duration,
+				Score: e.Score, Method: detect.Method, Datasource: strings.Join(e.Datasources, ","), Ongoing: e.Ongoing,
 				Level: e.Level.String(), Datasources: e.Datasources,
 				OverlapsWindow: e.Start < f.From || e.Ongoing || e.End > f.Until}
 			if !e.Ongoing {

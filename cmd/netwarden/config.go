@@ -45,13 +45,13 @@ type Config struct {
 	Notify    notify.Config       `yaml:"notify"`
 	Watchlist watchlist.Config    `yaml:"watchlist"`
 	Alerts    alerts.Config       `yaml:"alerts"`
+	// Detect: the outage detector and its store (stream/outage).
+	Detect outage.Config `yaml:"detect"`
 	// Entity: metadata of countries, ASNs and regions for outage
 	// detection. Unset, it is the shared data's files that exist.
 	Entity entity.Config `yaml:"entity"`
 	// Simulate: simulated outage-detection telemetry (ingest/telemetry).
 	Simulate telemetry.SimulateConfig `yaml:"simulate"`
-	// Detect: the outage detector and its store (stream/outage).
-	Detect outage.Config `yaml:"detect"`
 }
 
 // DataConfig says where state lives.
@@ -176,6 +176,10 @@ func (c *Config) defaults() {
 	c.Account.Defaults()
 	c.Watchlist.Defaults()
 	c.Alerts.Defaults()
+	if c.Detect.Path == "" {
+		c.Detect.Path = filepath.Join(c.Data.Dir, "outage", "outage.db")
+	}
+	c.Detect.Defaults()
 	c.Processor.Defaults()
 	if c.History.Dir == "" {
 		c.History.Dir = filepath.Join(c.Data.Dir, "history")
@@ -209,10 +213,6 @@ func (c *Config) defaults() {
 		c.Entity = existingEntityFiles(entity.Defaults())
 	}
 	simulateDefaults(c)
-	if c.Detect.Path == "" {
-		c.Detect.Path = filepath.Join(c.Data.Dir, "outage", "outage.db")
-	}
-	c.Detect.Defaults()
 }
 
 // existingEntityFiles keeps the default metadata files that exist, so a
@@ -229,6 +229,7 @@ func existingEntityFiles(c entity.Config) entity.Config {
 
 func (c Config) validate() error {
 	var errs []error
+	errs = append(errs, c.Detect.Validate())
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

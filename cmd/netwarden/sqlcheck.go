@@ -16,6 +16,7 @@ import (
 	"github.com/netwarden/netwarden/query"
 	"github.com/netwarden/netwarden/stream/check"
 	"github.com/netwarden/netwarden/stream/history"
+	"github.com/netwarden/netwarden/stream/outage"
 )
 
 // cmdSQL runs one read-only query over the history files of a data
@@ -63,6 +64,11 @@ func cmdSQL(ctx context.Context, args []string) error {
 	defer engine.Close()
 	if err := engine.SetFiles(files); err != nil {
 		return err
+	}
+	if a, e, err := outage.ExportedFiles(cfg.Query.OutageDir); err != nil {
+		log.Warn("outage views stay empty", "err", err)
+	} else if err := engine.SetOutageFiles(query.OutageFiles{Alerts: a, Events: e}); err != nil {
+		log.Warn("outage views stay empty", "err", err)
 	}
 	if b, err := os.ReadFile(scrape.ListsFile(cfg.Scrape.StateDir)); err == nil {
 		var infos []scrape.ListInfo

@@ -2,6 +2,8 @@ package outage
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -118,6 +120,9 @@ func (x *Exporter) Export(ctx context.Context) error {
 		x.retire(x.eventsFile)
 	}
 	x.eventsFile, x.lastWM = ev, wm
+	if err := x.writeManifest(); err != nil {
+		return err
+	}
 	if x.onFiles != nil {
 		if err := x.onFiles(x.alertFiles, []string{x.eventsFile}); err != nil {
 			return err
@@ -125,6 +130,58 @@ func (x *Exporter) Export(ctx context.Context) error {
 	}
 	x.sweep()
 	return nil
+}
+
+// manifestName lists the current files (JSON, names relative to the
+// directory) for readers without the exporter at hand (netwarden sql).
+const manifestName = "current.json"
+
+type manifest struct {
+	Alerts []string `json:"alerts"`
+	Events []string `json:"events"`
+}
+
+func (x *Exporter) writeManifest() error {
+	m := manifest{Events: []string{filepath.Base(x.eventsFile)}}
+	for _, a := range x.alertFiles {
+		m.Alerts = append(m.Alerts, filepath.Base(a))
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	p := filepath.Join(x.dir, manifestName)
+	if err := os.WriteFile(p+".tmp", b, 0o644); err != nil {
+		return fmt.Errorf("write outage export manifest: %w", err)
+	}
+	if err := os.Rename(p+".tmp", p); err != nil {
+		return fmt.Errorf("write outage export manifest: %w", err)
+	}
+	return nil
+}
+
+// ExportedFiles returns the current export files in dir (absolute
+// paths); none when nothing was exported yet.
+func ExportedFiles(dir string) (alerts, events []string, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, manifestName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read outage export manifest: %w", err)
+	}
+	var m manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, nil, fmt.Errorf("read outage export manifest %q: %w", filepath.Join(dir, manifestName), err)
+	}
+	abs := func(names []string) []string {
+		out := make([]string, len(names))
+		for i, n := range names {
+			out[i] = filepath.Join(dir, filepath.Base(n))
+		}
+		return out
+	}
+	return abs(m.Alerts), abs(m.Events), nil
 }
 
 func (x *Exporter) retire(paths ...string) {

@@ -76,7 +76,26 @@ func TestExportSQL(t *testing.T) {
 	if len(ents) <= outage.MaxAlertFiles {
 		t.Fatalf("%d files: the merge was never exercised", len(ents))
 	}
+	// The manifest names the current files, as the views use them.
+	ma, me, err := outage.ExportedFiles(filepath.Join(dir, "sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ma) == 0 || len(ma) > outage.MaxAlertFiles || len(me) != 1 {
+		t.Fatalf("manifest: %d alert files, %d event files", len(ma), len(me))
+	}
+	eng2, err := query.New(query.Config{HistoryDir: filepath.Join(dir, "history"), OutageDir: filepath.Join(dir, "sql")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng2.Close()
+	if err := eng2.SetOutageFiles(query.OutageFiles{Alerts: ma, Events: me}); err != nil {
+		t.Fatal(err)
+	}
 	stored := storedAlerts(t, store)
+	if rs, err := eng2.Run(ctx, `SELECT count(*) FROM outage_alerts`); err != nil || fmt.Sprint(rs.Rows[0]...) != fmt.Sprint(len(stored)) {
+		t.Fatalf("engine on the manifest's files: %v %v, want %d alerts", rs, err, len(stored))
+	}
 	crit := 0
 	for _, a := range stored {
 		if a.Level == detect.Critical && a.Datasource == detect.BGP {

@@ -106,7 +106,7 @@ func (s *Store) Events(ctx context.Context, f Filter) ([]detect.Event, error) {
 	// ones are found by their NULL end.
 	const cols = `SELECT entity_type, entity_code, start, end_time, level, score, datasources FROM events `
 	q := cols + `WHERE start >= ? AND start < ? AND end_time > ?` + filter +
-		` UNION ALL ` + cols + `WHERE end_time IS NULL AND start < ?` + filter +
+		` UNION ALL ` + cols + `INDEXED BY events_end WHERE end_time IS NULL AND start < ?` + filter +
 		` ORDER BY start, entity_type, entity_code`
 	all := append([]any{f.From - longest, f.Until, f.From}, args...)
 	all = append(append(all, f.Until), args...)
