@@ -95,3 +95,16 @@ func (a *aligner) next() (part int32, q queued, ok bool) {
 
 // queued is the number of records waiting in part's queue.
 func (a *aligner) queued(part int32) int { return len(a.queues[part]) }
+
+// caughtUp reports whether every consumed record has been handed over and
+// every partition's fetch position reached its known high watermark: only
+// then may the wall clock move event time (a backlog still being read
+// would otherwise turn into late points).
+func (a *aligner) caughtUp() bool {
+	for p, pos := range a.pos {
+		if len(a.queues[p]) > 0 || pos < a.hw[p] {
+			return false
+		}
+	}
+	return true
+}

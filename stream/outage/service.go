@@ -304,7 +304,10 @@ func (s *Service) live(ctx context.Context, det *detect.Detector, st State, ends
 		}
 		alerts := slices.Clone(det.Advance())
 		now := s.now().Unix()
-		if lead := s.cfg.ClockLead; lead > 0 && now > det.Watermark() && now-det.Watermark() <= int64(lead/time.Second) {
+		// The wall clock moves event time only once the backlog is read:
+		// while records of a burst are still queued or unfetched, jumping
+		// to now would make them late (their bins already judged).
+		if lead := s.cfg.ClockLead; lead > 0 && !backlog && al.caughtUp() && now > det.Watermark() && now-det.Watermark() <= int64(lead/time.Second) {
 			alerts = append(alerts, det.AdvanceTo(now)...)
 		}
 		b.Alerts, b.Watermark = alerts, det.Watermark()
