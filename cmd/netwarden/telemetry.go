@@ -152,6 +152,9 @@ func cmdSimulate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := sim.SetBins(cfg.Detect.Config); err != nil {
+		return err
+	}
 	sim.SetFollow(*follow)
 	return sim.Run(ctx)
 }
@@ -230,7 +233,8 @@ func cmdObserve(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	bin := detect.Defaults().Datasources[*ds].Bin
+	// The detector's bins (detect: section), as serve's intake aligns to.
+	bin := cfg.Detect.Datasources[*ds].Bin
 	var agg *telemetry.Aggregator
 	switch *ds {
 	case detect.PingSlash24:

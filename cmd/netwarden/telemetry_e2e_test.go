@@ -260,3 +260,50 @@ func waitPoints(t *testing.T, kport int, ok func([]detect.Point) bool) []detect.
 		}
 	}
 }
+
+// TestTelemetryCLIDetectBins: netwarden observe and simulate bin points
+// as the config's detect section says (serve's intake and detector do),
+// not as detect's defaults.
+func TestTelemetryCLIDetectBins(t *testing.T) {
+	dir := t.TempDir()
+	cfg := "detect:\n  datasources:\n    ping-slash24: {bin: 900, window: 604800, warm_up: 100, min_predicted: 10, warning: 0.8, critical: 0.5, min_duration: 1, accept_after: 200}\n"
+	if err := os.WriteFile(filepath.Join(dir, "cfg.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr := runBin(t, dir, time.Minute, "simulate", "--config", "cfg.yaml", "--data.dir", dir, "--out", "sim.ndjson", "--follow=false", "--simulate.backfill", "2h")
+	if code != 0 {
+		t.Fatalf("netwarden simulate: exit %d: %s", code, stderr)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "sim.ndjson"))
+	ping := 0
+	for line := range strings.Lines(string(b)) {
+		var p detect.Point
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatalf("simulate wrote %q: %v", line, err)
+		}
+		if p.Datasource == detect.PingSlash24 {
+			ping++
+			if p.Time%900 != 0 {
+				t.Fatalf("simulated %+v: not on the configured 900 s bins", p)
+			}
+		}
+	}
+	if ping == 0 {
+		t.Fatal("simulate wrote no ping-slash24 point")
+	}
+	pfx, _ := filepath.Abs(filepath.Join(sharedData, "geo", "routeviews-rv2-20170329-0200.pfx2as.gz"))
+	if !fileExists(pfx) {
+		t.Skipf("no %s: observe not run", pfx)
+	}
+	obs := "1600000000 1.0.4.1\n1600000001 1.0.4.77\n1600000002 1.0.5.1\n1600000900 1.0.4.1\n"
+	if err := os.WriteFile(filepath.Join(dir, "obs.txt"), []byte(obs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr = runBin(t, dir, time.Minute, "observe", "--config", "cfg.yaml", "--data.dir", dir, "--datasource", "ping-slash24", "--pfx2as", pfx, "--countries", "", "--out", "pts.ndjson", "obs.txt")
+	b, _ = os.ReadFile(filepath.Join(dir, "pts.ndjson"))
+	want := `{"datasource":"ping-slash24","entity_type":"asn","entity_code":"56203","time":1599999300,"value":2}` + "\n" +
+		`{"datasource":"ping-slash24","entity_type":"asn","entity_code":"56203","time":1600000200,"value":1}` + "\n"
+	if code != 0 || string(b) != want {
+		t.Errorf("netwarden observe with 900 s ping bins: exit %d %s; wrote\n%s\nwant\n%s", code, stderr, b, want)
+	}
+}
