@@ -13,7 +13,8 @@ func jsonUnmarshal(b []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	// dec.More is false before a stray '}' or ']': look at the bytes.
+	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
 		return errors.New("trailing data after JSON value")
 	}
 	return nil
