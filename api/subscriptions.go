@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -56,10 +57,20 @@ func (s *Server) subscriptionEntity(typ, code string) (entity.Entity, error) {
 	if s.deps.Entities != nil {
 		reg = s.deps.Entities
 	}
+	code = strings.TrimSpace(code)
 	if len(code) > 64 {
 		return entity.Entity{}, badRequest("entity code %q is too long", clip(code))
 	}
+	// The registry takes any region code without blanks; one with a '/'
+	// or only dots could be subscribed but never removed (DELETE's path).
+	if strings.IndexFunc(code, notCodeRune) >= 0 {
+		return entity.Entity{}, badRequest("entity code %q: letters, digits, '-' and '_' only", clip(code))
+	}
 	return reg.Lookup(typ, code)
+}
+
+func notCodeRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }
 
 func (s *Server) subscriptionView(sub account.Subscription) SubscriptionView {

@@ -78,6 +78,10 @@ func TestSubscriptionsAPI(t *testing.T) {
 		{"asn with prefix", `{"entity_type": "asn", "entity_code": "AS3307"}`, 201, "asn/3307/AS3307"},
 		{"unknown region is accepted", `{"entity_type": "region", "entity_code": "GB-ENG"}`, 201, "region/GB-ENG/GB-ENG"},
 		{"over the plan", `{"entity_type": "country", "entity_code": "DE"}`, 400, "allows 3 subscriptions"},
+		// Region codes the registry would take but DELETE's path could
+		// never name (so the subscription could not be removed).
+		{"region code with a slash", `{"entity_type": "region", "entity_code": "x/y"}`, 400, "letters, digits"},
+		{"region code of dots", `{"entity_type": "region", "entity_code": ".."}`, 400, "letters, digits"},
 		{"bad type", `{"entity_type": "city", "entity_code": "Paris"}`, 400, "want country, region or asn"},
 		{"bad country", `{"entity_type": "country", "entity_code": "USA"}`, 400, "alpha-2"},
 		{"bad asn", `{"entity_type": "asn", "entity_code": "AS99999999999"}`, 400, "32-bit"},
