@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -164,7 +165,15 @@ func (s *Server) unsubscribe(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.deps.Subscriptions.Unsubscribe(c.Request.Context(), p.Account.ID, e.Type, e.Code); err != nil {
+	err = s.deps.Subscriptions.Unsubscribe(c.Request.Context(), p.Account.ID, e.Type, e.Code)
+	if given := strings.TrimSpace(c.Param("entityCode")); errors.Is(err, account.ErrNotFound) && given != e.Code {
+		// Stored as given before the registry knew the entity (e.g. a
+		// region's ISO code before a City database was configured).
+		if err = s.deps.Subscriptions.Unsubscribe(c.Request.Context(), p.Account.ID, e.Type, given); err == nil {
+			e.Code = given
+		}
+	}
+	if err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -205,3 +205,46 @@ func TestSubscriptionsUnavailable(t *testing.T) {
 		t.Fatalf("no key: %d %v", a.code, a.body)
 	}
 }
+
+// TestUnsubscribeCodeStoredBeforeTheRegistryKnewIt: a region subscribed
+// by its ISO code while no City database was configured is stored as
+// given; once the registry maps that code to a geoname id, DELETE with
+// the stored code (what the dashboard sends) still removes it.
+func TestUnsubscribeCodeStoredBeforeTheRegistryKnewIt(t *testing.T) {
+	const city = "../../shared/data/geo/GeoLite2-City-Test.mmdb"
+	if _, err := os.Stat(city); err != nil {
+		t.Skipf("shared data absent (%v)", err)
+	}
+	reg, err := entity.Load(entity.Config{CityDB: city})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cfg := account.Config{Path: filepath.Join(t.TempDir(), "netwarden.db")}
+	cfg.Defaults()
+	store, err := account.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := api.Config{Addr: "127.0.0.1:0"}
+	ac.Defaults()
+	srv := api.New(ac, api.Deps{Live: live.New(), Accounts: store, Subscriptions: store, Entities: reg}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); store.Close() })
+	a, key, _ := store.Create(ctx, "a@example.com", "FREE", false)
+	if _, _, err := store.Subscribe(ctx, a.ID, "region", "GB-ENG"); err != nil { // as stored without a City database
+		t.Fatal(err)
+	}
+	if e, _ := reg.Lookup("region", "GB-ENG"); e.Code == "GB-ENG" {
+		t.Fatalf("the registry does not map GB-ENG: %+v", e)
+	}
+	if d := subSend(t, "DELETE", hs.URL+"/v1/subscriptions/region/GB-ENG", key, ""); d.code != 200 {
+		t.Fatalf("DELETE the stored code: %d %v", d.code, d.body)
+	}
+	if subs, err := store.Subscriptions(ctx, a.ID); err != nil || len(subs) != 0 {
+		t.Fatalf("left %v %v", subs, err)
+	}
+	if d := subSend(t, "DELETE", hs.URL+"/v1/subscriptions/region/GB-ENG", key, ""); d.code != 404 {
+		t.Fatalf("DELETE again: %d %v", d.code, d.body)
+	}
+}
