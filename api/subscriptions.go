@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -56,10 +58,20 @@ func (s *Server) subscriptionEntity(typ, code string) (entity.Entity, error) {
 	if s.deps.Entities != nil {
 		reg = s.deps.Entities
 	}
+	code = strings.TrimSpace(code)
 	if len(code) > 64 {
 		return entity.Entity{}, badRequest("entity code %q is too long", clip(code))
 	}
+	// The registry takes any region code without blanks; one with a '/'
+	// or only dots could be subscribed but never removed (DELETE's path).
+	if strings.IndexFunc(code, notCodeRune) >= 0 {
+		return entity.Entity{}, badRequest("entity code %q: letters, digits, '-' and '_' only", clip(code))
+	}
 	return reg.Lookup(typ, code)
+}
+
+func notCodeRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }
 
 func (s *Server) subscriptionView(sub account.Subscription) SubscriptionView {
@@ -153,7 +165,15 @@ func (s *Server) unsubscribe(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.deps.Subscriptions.Unsubscribe(c.Request.Context(), p.Account.ID, e.Type, e.Code); err != nil {
+	err = s.deps.Subscriptions.Unsubscribe(c.Request.Context(), p.Account.ID, e.Type, e.Code)
+	if given := strings.TrimSpace(c.Param("entityCode")); errors.Is(err, account.ErrNotFound) && given != e.Code {
+		// Stored as given before the registry knew the entity (e.g. a
+		// region's ISO code before a City database was configured).
+		if err = s.deps.Subscriptions.Unsubscribe(c.Request.Context(), p.Account.ID, e.Type, given); err == nil {
+			e.Code = given
+		}
+	}
+	if err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -78,6 +78,10 @@ func TestSubscriptionsAPI(t *testing.T) {
 		{"asn with prefix", `{"entity_type": "asn", "entity_code": "AS3307"}`, 201, "asn/3307/AS3307"},
 		{"unknown region is accepted", `{"entity_type": "region", "entity_code": "GB-ENG"}`, 201, "region/GB-ENG/GB-ENG"},
 		{"over the plan", `{"entity_type": "country", "entity_code": "DE"}`, 400, "allows 3 subscriptions"},
+		// Region codes the registry would take but DELETE's path could
+		// never name (so the subscription could not be removed).
+		{"region code with a slash", `{"entity_type": "region", "entity_code": "x/y"}`, 400, "letters, digits"},
+		{"region code of dots", `{"entity_type": "region", "entity_code": ".."}`, 400, "letters, digits"},
 		{"bad type", `{"entity_type": "city", "entity_code": "Paris"}`, 400, "want country, region or asn"},
 		{"bad country", `{"entity_type": "country", "entity_code": "USA"}`, 400, "alpha-2"},
 		{"bad asn", `{"entity_type": "asn", "entity_code": "AS99999999999"}`, 400, "32-bit"},
@@ -199,5 +203,48 @@ func TestSubscriptionsUnavailable(t *testing.T) {
 	}
 	if a := call(t, "GET", hs.URL+"/v1/subscriptions", ""); a.code != 401 {
 		t.Fatalf("no key: %d %v", a.code, a.body)
+	}
+}
+
+// TestUnsubscribeCodeStoredBeforeTheRegistryKnewIt: a region subscribed
+// by its ISO code while no City database was configured is stored as
+// given; once the registry maps that code to a geoname id, DELETE with
+// the stored code (what the dashboard sends) still removes it.
+func TestUnsubscribeCodeStoredBeforeTheRegistryKnewIt(t *testing.T) {
+	const city = "../../shared/data/geo/GeoLite2-City-Test.mmdb"
+	if _, err := os.Stat(city); err != nil {
+		t.Skipf("shared data absent (%v)", err)
+	}
+	reg, err := entity.Load(entity.Config{CityDB: city})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cfg := account.Config{Path: filepath.Join(t.TempDir(), "netwarden.db")}
+	cfg.Defaults()
+	store, err := account.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := api.Config{Addr: "127.0.0.1:0"}
+	ac.Defaults()
+	srv := api.New(ac, api.Deps{Live: live.New(), Accounts: store, Subscriptions: store, Entities: reg}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); store.Close() })
+	a, key, _ := store.Create(ctx, "a@example.com", "FREE", false)
+	if _, _, err := store.Subscribe(ctx, a.ID, "region", "GB-ENG"); err != nil { // as stored without a City database
+		t.Fatal(err)
+	}
+	if e, _ := reg.Lookup("region", "GB-ENG"); e.Code == "GB-ENG" {
+		t.Fatalf("the registry does not map GB-ENG: %+v", e)
+	}
+	if d := subSend(t, "DELETE", hs.URL+"/v1/subscriptions/region/GB-ENG", key, ""); d.code != 200 {
+		t.Fatalf("DELETE the stored code: %d %v", d.code, d.body)
+	}
+	if subs, err := store.Subscriptions(ctx, a.ID); err != nil || len(subs) != 0 {
+		t.Fatalf("left %v %v", subs, err)
+	}
+	if d := subSend(t, "DELETE", hs.URL+"/v1/subscriptions/region/GB-ENG", key, ""); d.code != 404 {
+		t.Fatalf("DELETE again: %d %v", d.code, d.body)
 	}
 }

@@ -5,7 +5,8 @@ package main
 // outage alert of a subscribed entity arrives through the subscription
 // tap (stream/subscribe writing to the server's own SQLite database, as
 // the outage service does in-process), it is listed on the Alerts page
-// under the outage filter beside the blocklist alerts, then unsubscribe.
+// beside a blocklist alert, alone under the outage filter, then
+// unsubscribe.
 
 import (
 	"context"
@@ -88,6 +89,18 @@ func TestDashboardSubscriptionsE2E(t *testing.T) {
 	}
 	screenshot(t, ctx, "subscriptions")
 
+	// A blocklist alert beside them: the watched address is already on
+	// LIST-A (an initial alert).
+	s.must(t, created.Key, "POST", "/v1/alerts/watchlist", "198.51.100.23\n", 200)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if al, _ := s.must(t, created.Key, "GET", "/v1/alerts?type=blocklist", "", 200)["alerts"].([]any); len(al) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no blocklist alert for the watched address")
+		}
+	}
+
 	// Outage alerts arrive through the tap: the account's two
 	// subscriptions get a row each, Germany (not subscribed) none.
 	cfg := account.Config{Path: filepath.Join(s.dataDir, "state", "netwarden.db")}
@@ -117,11 +130,14 @@ func TestDashboardSubscriptionsE2E(t *testing.T) {
 		chromedp.Navigate(base+"/ui/alerts"),
 		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="alerts"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#activity-table tr[data-type="outage"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#activity-table tr[data-type="blocklist"]`)),
 	)
 	if ok := val(t, ctx, "filter outages", chromedp.Evaluate[bool](`(() => { const s = document.getElementById('activity-type'); s.value = 'outage'; s.dispatchEvent(new Event('change')); return true; })()`)); !ok {
 		t.Fatal("no type filter")
 	}
-	cdp(t, ctx, "filtered", 30*time.Second, chromedp.WaitVisible(chromedp.CSS(`#activity-type`)), chromedp.WaitVisible(chromedp.CSS(`#activity-table`)))
+	cdp(t, ctx, "filtered", 30*time.Second,
+		chromedp.WaitNotPresent(chromedp.CSS(`#activity-table tr[data-type="blocklist"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#activity-table tr[data-type="outage"]`)))
 	act := text(t, ctx, "#activity-table")
 	for _, want := range []string{"United States of America", "outage critical", "value 40 < historical * 0.5, historical 100", "AS3307", "outage warning", "ping-slash24"} {
 		if !strings.Contains(act, want) {
