@@ -471,34 +471,132 @@ func (s *Server) v2(c *gin.Context, typ string, allowed []string, h func(*gin.Co
 	c.JSON(http.StatusOK, env)
 }
 
-// v2Filter reads from, until, entityType, entityCode, datasource, limit
-// and page.
-func (s *Server) v2Filter(c *gin.Context) (outage.Filter, int, error) {
-	var f outage.Filter
-	var err error
-	if f.From, f.Until, err = timeRange(c); err != nil {
-		return f, 0, err
-	}
-	if f.EntityType, f.EntityCode, err = s.entityParams(c.Query("entityType"), c.Query("entityCode")); err != nil {
-		return f, 0, err
-	}
-	if f.Datasource, err = s.datasourceParam(c); err != nil {
-		return f, 0, err
-	}
-	if f.Limit, err = outageInt(c, "limit", outageDefLimit, outageMaxLimit); err != nil {
-		return f, 0, err
-	}
-	page, err := outageInt(c, "page", 0, 1<<20)
-	if err != nil {
-		return f, 0, err
-	}
-	if f.Limit == 0 {
-		f.Limit = outageDefLimit
-	}
-	return f, page, nil
+// v2Query is a v2 request's filter, page and IODA's relatedTo and
+// orderBy.
+type v2Query struct {
+	outage.Filter
+	limit, page int
+	// related holds the "type/code" of the entities relatedTo names; nil
+	// without relatedTo.
+	related map[string]bool
+	orderBy string // time, score or name; "" for the route's default order
+	desc    bool
 }
 
-var v2FilterParams = []string{"from", "until", "entityType", "entityCode", "datasource", "limit", "page"}
+// keep tells whether an entity passes relatedTo.
+func (q v2Query) keep(typ, code string) bool {
+	return q.related == nil || q.related[typ+"/"+code]
+}
+
+// fetch is the Filter to ask the store with: the first (page+1)*limit
+// rows when they are the answer's rows in its order, all of them when
+// relatedTo or orderBy filter or reorder them first.
+func (q v2Query) fetch() outage.Filter {
+	f := q.Filter
+	f.Limit = q.limit * (q.page + 1)
+	if q.related != nil || q.orderBy != "" {
+		f.Limit = 0
+	}
+	return f
+}
+
+// v2Filter reads from, until, entityType, entityCode, datasource, limit,
+// page (0-based, as IODA's), relatedTo (type/code, as IODA's: the
+// entities related to that one, e.g. country/US: its regions and ASes)
+// and, for the routes that allow it, orderBy (attr[/asc|desc]).
+func (s *Server) v2Filter(c *gin.Context) (v2Query, error) {
+	var q v2Query
+	var err error
+	if q.From, q.Until, err = timeRange(c); err != nil {
+		return q, err
+	}
+	if q.EntityType, q.EntityCode, err = s.entityParams(c.Query("entityType"), c.Query("entityCode")); err != nil {
+		return q, err
+	}
+	if q.Datasource, err = s.datasourceParam(c); err != nil {
+		return q, err
+	}
+	if q.limit, err = outageInt(c, "limit", outageDefLimit, outageMaxLimit); err != nil {
+		return q, err
+	}
+	if q.page, err = outageInt(c, "page", 0, 1<<20); err != nil {
+		return q, err
+	}
+	if q.limit == 0 {
+		q.limit = outageDefLimit
+	}
+	if rel := c.Query("relatedTo"); rel != "" {
+		es, _, err := s.entities().Query(entity.Query{Type: q.EntityType, RelatedTo: rel, Limit: 1 << 30})
+		if err != nil {
+			return q, badRequest("relatedTo=%q: %v", clip(rel), err)
+		}
+		q.related = make(map[string]bool, len(es))
+		for _, e := range es {
+			q.related[e.Type+"/"+e.Code] = true
+		}
+	}
+	if ob := c.Query("orderBy"); ob != "" {
+		attr, dir, _ := strings.Cut(ob, "/")
+		if !slices.Contains([]string{"time", "score", "name"}, attr) || !slices.Contains([]string{"", "asc", "desc"}, dir) {
+			return q, badRequest("orderBy=%q: want time, score or name, optionally /asc or /desc", clip(ob))
+		}
+		q.orderBy, q.desc = attr, dir == "desc"
+	}
+	return q, nil
+}
+
+// iodaFlag reads a boolean parameter as IODA does: present without a
+// value ("&overall") is true.
+func iodaFlag(c *gin.Context, name string) (set, on bool, err error) {
+	v, ok := c.GetQuery(name)
+	if !ok {
+		return false, false, nil
+	}
+	if v == "" {
+		return true, true, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return true, false, badRequest("%s=%q: want true or false", name, clip(v))
+	}
+	return true, b, nil
+}
+
+// orderOf sorts xs stably by q.orderBy (nothing to do without one).
+func orderOf[T any](xs []T, q v2Query, time, score func(T) float64, name func(T) string) {
+	var cmp func(a, b T) int
+	switch q.orderBy {
+	case "time":
+		cmp = func(a, b T) int { return compareF(time(a), time(b)) }
+	case "score":
+		cmp = func(a, b T) int { return compareF(score(a), score(b)) }
+	case "name":
+		cmp = func(a, b T) int { return strings.Compare(name(a), name(b)) }
+	default:
+		return
+	}
+	if q.desc {
+		slices.SortStableFunc(xs, func(a, b T) int { return cmp(b, a) })
+		return
+	}
+	slices.SortStableFunc(xs, cmp)
+}
+
+func compareF(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+var (
+	v2FilterParams  = []string{"from", "until", "entityType", "entityCode", "datasource", "limit", "page", "relatedTo"}
+	v2SummaryParams = append(slices.Clip(v2FilterParams), "orderBy")
+	v2EventParams   = append(slices.Clip(v2SummaryParams), "format", "overall", "includeAlerts")
+)
 
 type v2Alert struct {
 	ID           int64    `json:"id"`
@@ -516,17 +614,16 @@ type v2Alert struct {
 // v2Alerts answers GET /v2/outages/alerts.
 func (s *Server) v2Alerts(c *gin.Context) {
 	s.v2(c, "outages.alerts", v2FilterParams, func(c *gin.Context) (any, error) {
-		f, page, err := s.v2Filter(c)
+		q, err := s.v2Filter(c)
 		if err != nil {
 			return nil, err
 		}
-		limit := f.Limit
-		f.Limit = limit * (page + 1)
-		als, err := s.deps.Outages.Alerts(c.Request.Context(), f)
+		als, err := s.deps.Outages.Alerts(c.Request.Context(), q.fetch())
 		if err != nil {
 			return nil, err
 		}
-		als = pageOf(als, limit, page)
+		als = slices.DeleteFunc(als, func(a outage.Alert) bool { return !q.keep(a.EntityType, a.EntityCode) })
+		als = pageOf(als, q.limit, q.page)
 		out := make([]v2Alert, len(als))
 		ents := map[string]v2Entity{}
 		for i, a := range als {
@@ -569,20 +666,38 @@ type v2Event struct {
 }
 
 // v2Events answers GET /v2/outages/events: events overlapping
-// [from, until), oldest first.
+// [from, until), oldest first unless orderBy says otherwise. IODA's
+// format=codf, overall and includeAlerts=false are what it answers
+// (events are merged across datasources); format=ioda, overall=false and
+// includeAlerts=true are refused with the reason.
 func (s *Server) v2Events(c *gin.Context) {
-	s.v2(c, "outages.events", v2FilterParams, func(c *gin.Context) (any, error) {
-		f, page, err := s.v2Filter(c)
+	s.v2(c, "outages.events", v2EventParams, func(c *gin.Context) (any, error) {
+		q, err := s.v2Filter(c)
 		if err != nil {
 			return nil, err
 		}
-		limit := f.Limit
-		f.Limit = limit * (page + 1)
-		evs, err := s.deps.Outages.Events(c.Request.Context(), f)
+		if v := c.Query("format"); v != "" && v != "codf" {
+			return nil, badRequest("format=%q: only codf is served", clip(v))
+		}
+		if set, on, err := iodaFlag(c, "overall"); err != nil {
+			return nil, err
+		} else if set && !on {
+			return nil, badRequest("overall=false: events are merged across datasources (one datasource: datasource=)")
+		}
+		if _, on, err := iodaFlag(c, "includeAlerts"); err != nil {
+			return nil, err
+		} else if on {
+			return nil, badRequest("includeAlerts=true is not served: ask /v2/outages/alerts for the entity and range")
+		}
+		f := q.Filter
+		evs, err := s.deps.Outages.Events(c.Request.Context(), q.fetch())
 		if err != nil {
 			return nil, err
 		}
-		evs = pageOf(evs, limit, page)
+		evs = slices.DeleteFunc(evs, func(e detect.Event) bool { return !q.keep(e.EntityType, e.EntityCode) })
+		if q.orderBy == "" {
+			evs = pageOf(evs, q.limit, q.page)
+		}
 		out := make([]v2Event, len(evs))
 		names := map[string]string{}
 		for i, e := range evs {
@@ -604,6 +719,11 @@ func (s *Server) v2Events(c *gin.Context) {
 			}
 			out[i] = ve
 		}
+		if q.orderBy != "" {
+			orderOf(out, q, func(e v2Event) float64 { return float64(e.Start) }, func(e v2Event) float64 { return e.Score },
+				func(e v2Event) string { return e.LocationName })
+			out = pageOf(out, q.limit, q.page)
+		}
 		return out, nil
 	})
 }
@@ -619,19 +739,21 @@ type v2Summary struct {
 // v2Summary answers GET /v2/outages/summary: per entity with events in
 // the range, their count and scores (overall: the sum of its events'
 // scores; per datasource: the sum over the events it took part in),
-// highest overall score first.
+// highest overall score first (orderBy: score or name, asc or desc;
+// time is score, as in IODA).
 func (s *Server) v2Summary(c *gin.Context) {
-	s.v2(c, "outages.summary", v2FilterParams, func(c *gin.Context) (any, error) {
-		f, page, err := s.v2Filter(c)
+	s.v2(c, "outages.summary", v2SummaryParams, func(c *gin.Context) (any, error) {
+		q, err := s.v2Filter(c)
 		if err != nil {
 			return nil, err
 		}
-		limit := f.Limit
+		f := q.Filter
 		f.Limit = 0
 		evs, err := s.deps.Outages.Events(c.Request.Context(), f)
 		if err != nil {
 			return nil, err
 		}
+		evs = slices.DeleteFunc(evs, func(e detect.Event) bool { return !q.keep(e.EntityType, e.EntityCode) })
 		type key struct{ typ, code string }
 		idx := map[key]int{}
 		var out []v2Summary
@@ -665,10 +787,14 @@ func (s *Server) v2Summary(c *gin.Context) {
 			}
 			return strings.Compare(a.Entity.Type+"/"+a.Entity.Code, b.Entity.Type+"/"+b.Entity.Code)
 		})
+		if q.orderBy == "time" {
+			q.orderBy = "score"
+		}
+		orderOf(out, q, nil, func(s v2Summary) float64 { return s.Scores["overall"] }, func(s v2Summary) string { return s.Entity.Name })
 		if out == nil {
 			out = []v2Summary{}
 		}
-		return pageOf(out, limit, page), nil
+		return pageOf(out, q.limit, q.page), nil
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -379,4 +380,115 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// TestOutageV2IODAParameters: the parameters IODA's v2 outage routes take
+// (OutagesController.php in InetIntel/ioda-api) and its UI sends
+// (ActionOutages.js in InetIntel/ioda-ui) are served, not refused as
+// unknown: relatedTo, orderBy, format=codf, a bare overall,
+// includeAlerts=false; the values netwarden cannot honour are a 400 with
+// the reason.
+func TestOutageV2IODAParameters(t *testing.T) {
+	base, _ := outageServer(t)
+	type env[T any] struct {
+		Type  string  `json:"type"`
+		Error *string `json:"error"`
+		Data  T       `json:"data"`
+	}
+	type event struct {
+		Location     string  `json:"location"`
+		LocationName string  `json:"location_name"`
+		Start        int64   `json:"start"`
+		Score        float64 `json:"score"`
+	}
+	type summary struct {
+		Scores map[string]float64 `json:"scores"`
+		Entity struct{ Type, Code, Name string }
+	}
+	var evs env[[]event]
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&format=codf&overall&includeAlerts=false&orderBy=score/asc", http.StatusOK, &evs)
+	if len(evs.Data) != 3 {
+		t.Fatalf("events: %+v", evs)
+	}
+	for i := 1; i < len(evs.Data); i++ {
+		if evs.Data[i-1].Score > evs.Data[i].Score {
+			t.Fatalf("orderBy=score/asc: %+v", evs.Data)
+		}
+	}
+	all := evs.Data
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&orderBy=score/desc&limit=1&page=0", http.StatusOK, &evs)
+	if len(evs.Data) != 1 || evs.Data[0] != all[len(all)-1] {
+		t.Fatalf("orderBy=score/desc limit 1: %+v, want the highest of %+v", evs.Data, all)
+	}
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&orderBy=time/desc", http.StatusOK, &evs)
+	for i := 1; i < len(evs.Data); i++ {
+		if evs.Data[i-1].Start < evs.Data[i].Start {
+			t.Fatalf("orderBy=time/desc: %+v", evs.Data)
+		}
+	}
+	var sum env[[]summary]
+	getJSON(t, base+"/v2/outages/summary?from=0&until=100000&orderBy=score/asc", http.StatusOK, &sum)
+	if len(sum.Data) != 3 || sum.Data[0].Scores["overall"] > sum.Data[1].Scores["overall"] || sum.Data[1].Scores["overall"] > sum.Data[2].Scores["overall"] {
+		t.Fatalf("summary orderBy=score/asc: %+v", sum.Data)
+	}
+
+	for _, c := range []struct{ path, want string }{
+		{"/v2/outages/events?from=0&until=10&format=ioda", "only codf"},
+		{"/v2/outages/events?from=0&until=10&overall=false", "merged across datasources"},
+		{"/v2/outages/events?from=0&until=10&overall=maybe", "want true or false"},
+		{"/v2/outages/events?from=0&until=10&includeAlerts", "includeAlerts=true"},
+		{"/v2/outages/events?from=0&until=10&orderBy=size", "orderBy=\"size\""},
+		{"/v2/outages/summary?from=0&until=10&orderBy=name/up", "orderBy=\"name/up\""},
+		{"/v2/outages/alerts?from=0&until=10&orderBy=time", "unknown parameter \"orderBy\""},
+		{"/v2/outages/alerts?from=0&until=10&relatedTo=country/USA", "relatedTo=\"country/USA\""},
+	} {
+		var e env[json.RawMessage]
+		getJSON(t, base+c.path, http.StatusBadRequest, &e)
+		if e.Error == nil || !strings.Contains(*e.Error, c.want) {
+			t.Fatalf("%s: error %v, want %q", c.path, e.Error, c.want)
+		}
+	}
+
+	if _, err := os.Stat(sharedGeo); err != nil {
+		t.Logf("shared geo data absent at %s: relatedTo is not checked", sharedGeo)
+		return
+	}
+	// relatedTo=country/US keeps the entities /v2/entities/query relates
+	// to the US (its regions and ASes), not the US itself.
+	var rel env[[]struct{ Type, Code string }]
+	getJSON(t, base+"/v2/entities/query?relatedTo=country/US&limit=10000", http.StatusOK, &rel)
+	related := map[string]bool{}
+	for _, e := range rel.Data {
+		related[e.Type+"/"+e.Code] = true
+	}
+	if !related["region/5332921"] || related["country/US"] {
+		t.Fatalf("entities related to the US: %v", related)
+	}
+	var want []string
+	for _, e := range all {
+		if related[e.Location] {
+			want = append(want, e.Location)
+		}
+	}
+	slices.Sort(want)
+	getJSON(t, base+"/v2/outages/summary?from=0&until=100000&relatedTo=country/US", http.StatusOK, &sum)
+	var got []string
+	for _, s := range sum.Data {
+		got = append(got, s.Entity.Type+"/"+s.Entity.Code)
+	}
+	slices.Sort(got)
+	if len(got) == 0 || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("summary relatedTo=country/US: %v, want %v", got, want)
+	}
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&relatedTo=country/US&entityType=region", http.StatusOK, &evs)
+	if len(evs.Data) != 1 || evs.Data[0].Location != "region/5332921" {
+		t.Fatalf("region events relatedTo=country/US: %+v", evs.Data)
+	}
+	var als env[[]struct {
+		Entity struct{ Type, Code string } `json:"entity"`
+	}]
+	getJSON(t, base+"/v2/outages/alerts?from=0&until=100000&relatedTo=country/US&limit=1&page=1", http.StatusOK, &als)
+	if len(als.Data) != 1 || !related[als.Data[0].Entity.Type+"/"+als.Data[0].Entity.Code] {
+		t.Fatalf("alerts relatedTo=country/US page 1: %+v", als.Data)
+	}
 }
