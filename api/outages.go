@@ -814,15 +814,88 @@ type v2Signal struct {
 	Levels     []*string  `json:"levels"`
 }
 
+// iodaSteps are the steps IODA's signals API coarsens a series to when
+// maxPoints asks for fewer points (SignalsService::ALLOWED_STEPS in
+// InetIntel/ioda-api).
+var iodaSteps = []int64{60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400, 172800,
+	604800, 1209600, 2419200, 31536000, 63072000, 315360000}
+
+// signalStep is IODA's step for maxPoints: the native step without
+// maxPoints, else the smallest of iodaSteps, not below the native step,
+// that puts at most maxPoints steps in the range (the largest when none
+// does).
+func signalStep(from, until, native int64, maxPoints int) int64 {
+	if maxPoints <= 0 {
+		return native
+	}
+	step := native
+	for _, s := range iodaSteps {
+		if s < native {
+			continue
+		}
+		step = s
+		if until-from <= int64(maxPoints)*s {
+			break
+		}
+	}
+	return step
+}
+
+// coarsen re-bins a signal to step (a start aligned down to it): the mean
+// of the values and of the baselines present in each new bin, the worst
+// level; null where a new bin holds none.
+func coarsen(sg outage.Signal, step int64) outage.Signal {
+	if step <= sg.Step {
+		return sg
+	}
+	from := sg.From - sg.From%step
+	n := int((sg.Until - from + step - 1) / step)
+	out := outage.Signal{Datasource: sg.Datasource, From: from, Until: sg.Until, Step: step,
+		Values: make([]*float64, n), Baseline: make([]*float64, n), Levels: make([]*detect.Level, n)}
+	mean := func(dst []*float64, src []*float64) {
+		sum, cnt := make([]float64, n), make([]int, n)
+		for i, v := range src {
+			if j := int((sg.From + int64(i)*sg.Step - from) / step); v != nil && j < n {
+				sum[j] += *v
+				cnt[j]++
+			}
+		}
+		for j := range dst {
+			if cnt[j] > 0 {
+				m := sum[j] / float64(cnt[j])
+				dst[j] = &m
+			}
+		}
+	}
+	mean(out.Values, sg.Values)
+	mean(out.Baseline, sg.Baseline)
+	for i, l := range sg.Levels {
+		if j := int((sg.From + int64(i)*sg.Step - from) / step); l != nil && j < n && (out.Levels[j] == nil || *l > *out.Levels[j]) {
+			out.Levels[j] = l
+		}
+	}
+	return out
+}
+
 // v2Signals answers GET /v2/signals/raw/{entityType}/{entityCode}: per
 // datasource the bins in [from, until) (null where none was evaluated),
 // the detector's baseline per bin (null where the bin was not judged) and
-// the series' level after each bin.
+// the series' level after each bin. maxPoints (IODA's, sent by its UI)
+// coarsens each series to IODA's step for it (signalStep, coarsen);
+// nativeStep stays the datasource's bin.
 func (s *Server) v2Signals(c *gin.Context) {
-	s.v2(c, "signals", []string{"from", "until", "datasource"}, func(c *gin.Context) (any, error) {
+	s.v2(c, "signals", []string{"from", "until", "datasource", "maxPoints"}, func(c *gin.Context) (any, error) {
 		from, until, err := timeRange(c)
 		if err != nil {
 			return nil, err
+		}
+		maxPoints := 0
+		// IODA reads maxPoints as an integer, "null" (its UI sends that when
+		// it has none) and 0 as none.
+		if v := c.Query("maxPoints"); v != "" && v != "null" {
+			if maxPoints, err = strconv.Atoi(v); err != nil || maxPoints < 0 {
+				return nil, badRequest("maxPoints=%q: want a non-negative integer", clip(v))
+			}
 		}
 		typ, code, err := s.entityParams(c.Param("entityType"), c.Param("entityCode"))
 		if err != nil {
@@ -851,6 +924,8 @@ func (s *Server) v2Signals(c *gin.Context) {
 		e := s.lookupEntity(typ, code)
 		out := make([]v2Signal, len(sigs))
 		for i, sg := range sigs {
+			native := sg.Step
+			sg = coarsen(sg, signalStep(from, until, native, maxPoints))
 			lv := make([]*string, len(sg.Levels))
 			for j, l := range sg.Levels {
 				if l != nil {
@@ -859,7 +934,7 @@ func (s *Server) v2Signals(c *gin.Context) {
 				}
 			}
 			out[i] = v2Signal{EntityType: typ, EntityCode: code, EntityName: e.Name, EntityFQID: entityFQID(e), Datasource: sg.Datasource,
-				From: sg.From, Until: sg.Until, Step: sg.Step, NativeStep: sg.Step, Values: sg.Values, Baseline: sg.Baseline, Levels: lv}
+				From: sg.From, Until: sg.Until, Step: sg.Step, NativeStep: native, Values: sg.Values, Baseline: sg.Baseline, Levels: lv}
 		}
 		return [][]v2Signal{out}, nil
 	})

@@ -492,3 +492,93 @@ func TestOutageV2IODAParameters(t *testing.T) {
 		t.Fatalf("alerts relatedTo=country/US page 1: %+v", als.Data)
 	}
 }
+
+// TestOutageV2SignalsMaxPoints: maxPoints, which IODA's UI sends on every
+// signals request (ActionSignals.js in InetIntel/ioda-ui), coarsens the
+// series to IODA's step for it (SignalsService::calculateStep in
+// InetIntel/ioda-api: the smallest allowed step at or above the native
+// one with range/step ≤ maxPoints); the coarse bins are the means of the
+// native ones; "null" and 0 mean none.
+func TestOutageV2SignalsMaxPoints(t *testing.T) {
+	base, _ := outageServer(t)
+	type signal struct {
+		From       int64      `json:"from"`
+		Step       int64      `json:"step"`
+		NativeStep int64      `json:"nativeStep"`
+		Values     []*float64 `json:"values"`
+		Baseline   []*float64 `json:"baseline"`
+		Levels     []*string  `json:"levels"`
+	}
+	get := func(q string) signal {
+		t.Helper()
+		var e struct {
+			Error *string    `json:"error"`
+			Data  [][]signal `json:"data"`
+		}
+		getJSON(t, base+"/v2/signals/raw/country/US?from=0&until=6000"+q, http.StatusOK, &e)
+		if len(e.Data) != 1 || len(e.Data[0]) != 1 {
+			t.Fatalf("%s: %+v", q, e)
+		}
+		return e.Data[0][0]
+	}
+	native := get("")
+	for _, q := range []string{"&maxPoints=null", "&maxPoints=0", "&maxPoints=20", "&maxPoints=1000"} {
+		if s := get(q); s.Step != 300 || len(s.Values) != len(native.Values) || jsonString(s) != jsonString(native) {
+			t.Fatalf("%s: %+v, want the native series %+v", q, s, native)
+		}
+	}
+	// 6000 s in at most 10 points: 600 s (300 s would be 20); in at most
+	// 7: 900 s (600 s would be 10).
+	for _, c := range []struct {
+		maxPoints string
+		step      int64
+	}{{"10", 600}, {"7", 900}} {
+		s := get("&maxPoints=" + c.maxPoints)
+		n := int((6000 + c.step - 1) / c.step)
+		if s.Step != c.step || s.NativeStep != 300 || s.From != 0 || len(s.Values) != n || len(s.Baseline) != n || len(s.Levels) != n {
+			t.Fatalf("maxPoints=%s: %+v", c.maxPoints, s)
+		}
+		// The means and worst levels of the native bins each coarse bin holds.
+		sum, cnt := map[[2]int64]float64{}, map[[2]int64]int{}
+		worst := map[int64]string{}
+		rank := map[string]int{"": -1, "normal": 0, "warning": 1, "critical": 2}
+		for i := range native.Values {
+			j := (native.From + int64(i)*300) / c.step
+			for k, v := range []*float64{native.Values[i], native.Baseline[i]} {
+				if v != nil {
+					sum[[2]int64{j, int64(k)}] += *v
+					cnt[[2]int64{j, int64(k)}]++
+				}
+			}
+			if l := native.Levels[i]; l != nil && rank[*l] > rank[worst[j]] {
+				worst[j] = *l
+			}
+		}
+		for j := range n {
+			for k, got := range []*float64{s.Values[j], s.Baseline[j]} {
+				key := [2]int64{int64(j), int64(k)}
+				var want *float64
+				if cnt[key] > 0 {
+					m := sum[key] / float64(cnt[key])
+					want = &m
+				}
+				if jsonString(got) != jsonString(want) {
+					t.Fatalf("maxPoints=%s bin %d (%d): %s, want %s", c.maxPoints, j, k, jsonString(got), jsonString(want))
+				}
+			}
+			if got := s.Levels[j]; (got == nil) != (worst[int64(j)] == "") || (got != nil && *got != worst[int64(j)]) {
+				t.Fatalf("maxPoints=%s bin %d level %v, want %q", c.maxPoints, j, jsonString(got), worst[int64(j)])
+			}
+		}
+		if c.step == 900 && (s.Values[3] == nil || *s.Values[3] == 100 || *s.Values[3] == 20) {
+			t.Fatalf("maxPoints=7: bin 2700-3600 %v, want a mean of 100 and 20s", jsonString(s.Values[3]))
+		}
+	}
+	var e struct {
+		Error *string `json:"error"`
+	}
+	getJSON(t, base+"/v2/signals/raw/country/US?from=0&until=6000&maxPoints=-1", http.StatusBadRequest, &e)
+	if e.Error == nil || !strings.Contains(*e.Error, "maxPoints") {
+		t.Fatalf("maxPoints=-1: %v", e.Error)
+	}
+}
