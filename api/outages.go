@@ -368,17 +368,22 @@ func (s *Server) iodaAlerts(c *gin.Context) {
 	if f.Limit == 0 {
 		f.Limit = outageDefLimit
 	}
+	limit := f.Limit
+	if level != nil {
+		f.Limit = 0 // the store does not filter by level: limit what passes
+	}
 	als, err := s.deps.Outages.Alerts(c.Request.Context(), f)
 	if err != nil {
 		fail(err)
 		return
 	}
+	if level != nil {
+		als = slices.DeleteFunc(als, func(a outage.Alert) bool { return a.Level != *level })
+	}
+	als = als[:min(len(als), limit)]
 	out := make([]iodaV1Alert, 0, len(als))
 	metas := map[string]*iodaMeta{}
 	for _, a := range als {
-		if level != nil && a.Level != *level {
-			continue
-		}
 		ia := iodaV1Alert{ID: a.ID, FQID: datasourceFQID(a.Datasource), Name: a.Datasource, Datasource: a.Datasource,
 			Time: a.Time, Level: a.Level.String(), Method: a.Method, Condition: a.Condition, Value: a.Value,
 			HistoryValue: a.HistoryValue, MetaType: a.EntityType, MetaCode: a.EntityCode, Window: a.Window}

@@ -197,6 +197,8 @@ func TestIODAv1Alerts(t *testing.T) {
 		{"from=0&until=100000&meta=region/5332921&level=critical", []string{"region/5332921@6000 critical"}},
 		{"from=0&until=100000&meta=asn/3307", nil},
 		{"from=0&until=100000&limit=2", []string{"country/US@3000 critical", "country/US@3600 critical"}},
+		// limit counts the alerts of the level asked for.
+		{"from=0&until=100000&limit=2&level=normal", []string{"country/US@4200 normal", "country/US@4800 normal"}},
 	}
 	for _, c := range cases {
 		var e env
