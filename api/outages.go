@@ -598,9 +598,11 @@ func compareF(a, b float64) int {
 }
 
 var (
-	v2FilterParams  = []string{"from", "until", "entityType", "entityCode", "datasource", "limit", "page", "relatedTo"}
-	v2SummaryParams = append(slices.Clip(v2FilterParams), "orderBy")
-	v2EventParams   = append(slices.Clip(v2SummaryParams), "format", "overall", "includeAlerts")
+	v2FilterParams = []string{"from", "until", "entityType", "entityCode", "datasource", "limit", "page", "relatedTo"}
+	// includeMetadata: IODA's UI sends it with its summary requests (IODA
+	// ignores it); the entity's metadata is always in the answer.
+	v2SummaryParams = append(slices.Clip(v2FilterParams), "orderBy", "includeMetadata")
+	v2EventParams   = append(slices.Clip(v2FilterParams), "orderBy", "format", "overall", "includeAlerts")
 )
 
 type v2Alert struct {
@@ -671,9 +673,10 @@ type v2Event struct {
 }
 
 // v2Events answers GET /v2/outages/events: events overlapping
-// [from, until), oldest first unless orderBy says otherwise. IODA's
-// format=codf, overall and includeAlerts=false are what it answers
-// (events are merged across datasources); format=ioda, overall=false and
+// [from, until), oldest first unless orderBy says otherwise, in IODA's
+// codf format (v2Event) or, with format=ioda, its ioda format
+// (v2EventIODA). IODA's overall and includeAlerts=false are what it
+// answers (events are merged across datasources); overall=false and
 // includeAlerts=true are refused with the reason.
 func (s *Server) v2Events(c *gin.Context) {
 	s.v2(c, "outages.events", v2EventParams, func(c *gin.Context) (any, error) {
@@ -681,8 +684,9 @@ func (s *Server) v2Events(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		if v := c.Query("format"); v != "" && v != "codf" {
-			return nil, badRequest("format=%q: only codf is served", clip(v))
+		format := c.DefaultQuery("format", "codf")
+		if format != "codf" && format != "ioda" {
+			return nil, badRequest("format=%q: want codf or ioda", clip(format))
 		}
 		if set, on, err := iodaFlag(c, "overall"); err != nil {
 			return nil, err
@@ -729,8 +733,39 @@ func (s *Server) v2Events(c *gin.Context) {
 				func(e v2Event) string { return e.LocationName })
 			out = pageOf(out, q.limit, q.page)
 		}
+		if format == "ioda" {
+			ents := map[string]v2Entity{}
+			io := make([]v2EventIODA, len(out))
+			for i, e := range out {
+				ent, ok := ents[e.Location]
+				if !ok {
+					typ, code, _ := strings.Cut(e.Location, "/")
+					ent = s.v2Entity(typ, code)
+					ents[e.Location] = ent
+				}
+				io[i] = v2EventIODA{Entity: ent, From: e.Start, Until: e.Start + e.Duration, Score: e.Score, Datasource: e.Datasource,
+					Method: e.Method, Ongoing: e.Ongoing, Level: e.Level, Datasources: e.Datasources}
+			}
+			return io, nil
+		}
 		return out, nil
 	})
+}
+
+// v2EventIODA is an event in IODA's "ioda" format (format=ioda: the
+// entity object, from, until, score, datasource, method) plus
+// netwarden's fields; until is the end, or while ongoing where the
+// detector's event time stands.
+type v2EventIODA struct {
+	Entity      v2Entity `json:"entity"`
+	From        int64    `json:"from"`
+	Until       int64    `json:"until"`
+	Score       float64  `json:"score"`
+	Datasource  string   `json:"datasource"`
+	Method      string   `json:"method"`
+	Ongoing     bool     `json:"ongoing"`
+	Level       string   `json:"level"`
+	Datasources []string `json:"datasources"`
 }
 
 type v2Summary struct {
@@ -750,6 +785,9 @@ func (s *Server) v2Summary(c *gin.Context) {
 	s.v2(c, "outages.summary", v2SummaryParams, func(c *gin.Context) (any, error) {
 		q, err := s.v2Filter(c)
 		if err != nil {
+			return nil, err
+		}
+		if _, _, err := iodaFlag(c, "includeMetadata"); err != nil {
 			return nil, err
 		}
 		f := q.Filter

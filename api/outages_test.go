@@ -428,14 +428,51 @@ func TestOutageV2IODAParameters(t *testing.T) {
 			t.Fatalf("orderBy=time/desc: %+v", evs.Data)
 		}
 	}
+	// format=ioda&overall, as IODA's UI asks for its stacked horizon: the
+	// same events as entity, from, until, score (OutagesEvent.php).
+	var ioda env[[]struct {
+		Entity     struct{ Type, Code, Name string } `json:"entity"`
+		From       int64                             `json:"from"`
+		Until      int64                             `json:"until"`
+		Score      float64                           `json:"score"`
+		Datasource string                            `json:"datasource"`
+		Method     string                            `json:"method"`
+	}]
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&format=ioda&overall", http.StatusOK, &ioda)
+	var codf env[[]struct {
+		Location   string  `json:"location"`
+		Name       string  `json:"location_name"`
+		Start      int64   `json:"start"`
+		Duration   int64   `json:"duration"`
+		Score      float64 `json:"score"`
+		Datasource string  `json:"datasource"`
+		Method     string  `json:"method"`
+	}]
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000", http.StatusOK, &codf)
+	if len(ioda.Data) != len(codf.Data) || len(codf.Data) == 0 {
+		t.Fatalf("format=ioda %+v, codf %+v", ioda.Data, codf.Data)
+	}
+	for i, e := range ioda.Data {
+		c := codf.Data[i]
+		if e.Entity.Type+"/"+e.Entity.Code != c.Location || e.Entity.Name != c.Name || e.From != c.Start || e.Until != c.Start+c.Duration ||
+			e.Score != c.Score || e.Datasource != c.Datasource || e.Method != c.Method || e.Method == "" {
+			t.Fatalf("format=ioda event %+v, codf %+v", e, c)
+		}
+	}
 	var sum env[[]summary]
+	getJSON(t, base+"/v2/outages/summary?from=0&until=100000&includeMetadata=true", http.StatusOK, &sum)
+	if len(sum.Data) != 3 || sum.Data[0].Entity.Code == "" {
+		t.Fatalf("summary includeMetadata=true: %+v", sum.Data)
+	}
 	getJSON(t, base+"/v2/outages/summary?from=0&until=100000&orderBy=score/asc", http.StatusOK, &sum)
 	if len(sum.Data) != 3 || sum.Data[0].Scores["overall"] > sum.Data[1].Scores["overall"] || sum.Data[1].Scores["overall"] > sum.Data[2].Scores["overall"] {
 		t.Fatalf("summary orderBy=score/asc: %+v", sum.Data)
 	}
 
 	for _, c := range []struct{ path, want string }{
-		{"/v2/outages/events?from=0&until=10&format=ioda", "only codf"},
+		{"/v2/outages/events?from=0&until=10&format=csv", "want codf or ioda"},
+		{"/v2/outages/summary?from=0&until=10&includeMetadata=yes", "want true or false"},
+		{"/v2/outages/events?from=0&until=10&includeMetadata=true", "unknown parameter"},
 		{"/v2/outages/events?from=0&until=10&overall=false", "merged across datasources"},
 		{"/v2/outages/events?from=0&until=10&overall=maybe", "want true or false"},
 		{"/v2/outages/events?from=0&until=10&includeAlerts", "includeAlerts=true"},
