@@ -175,7 +175,7 @@ func oaOps() []oaOp {
 		}
 	}
 	outageQuery := []oaParam{oaQReq("from", "Unix seconds"), oaQReq("until", "Unix seconds (after from)"),
-		oaQEnum("entityType", "", "country", "region", "asn"), oaQ("entityCode", "needs entityType"), oaQ("datasource", "bgp, ping-slash24, ucsd-nt (as configured)"),
+		oaQEnum("entityType", "", "country", "region", "asn"), oaQ("entityCode", "needs entityType; one code or a comma-separated list"), oaQ("datasource", "bgp, ping-slash24, ucsd-nt (as configured)"),
 		oaQInt("limit", "0..100000, default 10000"), oaQInt("page", "0-based"), oaQ("relatedTo", "type/code: the entities related to it (country/US: its regions and ASes)"),
 		oaQ("orderBy", "events, summary: time|score|name[/asc|desc]"), oaQ("format", "events: codf (default) or ioda"),
 		oaQ("overall", "events: true or bare (events are merged across datasources)"), oaQ("includeAlerts", "events: false"), oaQ("includeMetadata", "summary: accepted, metadata is always there")}

@@ -484,13 +484,16 @@ type v2Query struct {
 	// related holds the "type/code" of the entities relatedTo names; nil
 	// without relatedTo.
 	related map[string]bool
+	// codes holds the codes of a comma-separated entityCode (IODA's list
+	// of codes); nil for one code, which the store filters by.
+	codes   map[string]bool
 	orderBy string // time, score or name; "" for the route's default order
 	desc    bool
 }
 
 // keep tells whether an entity passes relatedTo.
 func (q v2Query) keep(typ, code string) bool {
-	return q.related == nil || q.related[typ+"/"+code]
+	return (q.related == nil || q.related[typ+"/"+code]) && (q.codes == nil || q.codes[code])
 }
 
 // fetch is the Filter to ask the store with: the first (page+1)*limit
@@ -499,7 +502,7 @@ func (q v2Query) keep(typ, code string) bool {
 func (q v2Query) fetch() outage.Filter {
 	f := q.Filter
 	f.Limit = q.limit * (q.page + 1)
-	if q.related != nil || q.orderBy != "" {
+	if q.related != nil || q.codes != nil || q.orderBy != "" {
 		f.Limit = 0
 	}
 	return f
@@ -515,8 +518,22 @@ func (s *Server) v2Filter(c *gin.Context) (v2Query, error) {
 	if q.From, q.Until, err = timeRange(c); err != nil {
 		return q, err
 	}
-	if q.EntityType, q.EntityCode, err = s.entityParams(c.Query("entityType"), c.Query("entityCode")); err != nil {
-		return q, err
+	typ, codes := c.Query("entityType"), strings.Split(c.Query("entityCode"), ",")
+	if len(codes) == 1 {
+		if q.EntityType, q.EntityCode, err = s.entityParams(typ, codes[0]); err != nil {
+			return q, err
+		}
+	} else {
+		q.codes = make(map[string]bool, len(codes))
+		for _, code := range codes {
+			if code == "" {
+				return q, badRequest("entityCode=%q: an empty code in the list", clip(c.Query("entityCode")))
+			}
+			if q.EntityType, code, err = s.entityParams(typ, code); err != nil {
+				return q, err
+			}
+			q.codes[code] = true
+		}
 	}
 	if q.Datasource, err = s.datasourceParam(c); err != nil {
 		return q, err

@@ -417,7 +417,7 @@ func TestOutageV2IODAParameters(t *testing.T) {
 			t.Fatalf("orderBy=score/asc: %+v", evs.Data)
 		}
 	}
-	all := evs.Data
+	all := slices.Clone(evs.Data)
 	getJSON(t, base+"/v2/outages/events?from=0&until=100000&orderBy=score/desc&limit=1&page=0", http.StatusOK, &evs)
 	if len(evs.Data) != 1 || evs.Data[0] != all[len(all)-1] {
 		t.Fatalf("orderBy=score/desc limit 1: %+v, want the highest of %+v", evs.Data, all)
@@ -459,7 +459,29 @@ func TestOutageV2IODAParameters(t *testing.T) {
 			t.Fatalf("format=ioda event %+v, codf %+v", e, c)
 		}
 	}
+	// entityCode takes a comma-separated list, as IODA's (metaCode IN
+	// (codes) in OutagesAlertsRepository.php).
+	var alerts env[[]struct {
+		Entity struct{ Type, Code string } `json:"entity"`
+		Time   int64                       `json:"time"`
+	}]
+	getJSON(t, base+"/v2/outages/alerts?from=0&until=100000&entityType=asn&entityCode=15169,as3307", http.StatusOK, &alerts)
+	if len(alerts.Data) != 1 || alerts.Data[0].Entity.Code != "15169" {
+		t.Fatalf("alerts of asn 15169,3307: %+v", alerts.Data)
+	}
+	getJSON(t, base+"/v2/outages/alerts?from=0&until=100000&entityType=asn&entityCode=3307,64500", http.StatusOK, &alerts)
+	if len(alerts.Data) != 0 {
+		t.Fatalf("alerts of asn 3307,64500: %+v", alerts.Data)
+	}
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&entityType=region&entityCode=5332921,5128581&limit=1", http.StatusOK, &evs)
+	if len(evs.Data) != 1 || evs.Data[0].Location != "region/5332921" {
+		t.Fatalf("events of regions 5332921,5128581: %+v", evs.Data)
+	}
 	var sum env[[]summary]
+	getJSON(t, base+"/v2/outages/summary?from=0&until=100000&entityType=country&entityCode=us,CA", http.StatusOK, &sum)
+	if len(sum.Data) != 1 || sum.Data[0].Entity.Code != "US" {
+		t.Fatalf("summary of countries us,CA: %+v", sum.Data)
+	}
 	getJSON(t, base+"/v2/outages/summary?from=0&until=100000&includeMetadata=true", http.StatusOK, &sum)
 	if len(sum.Data) != 3 || sum.Data[0].Entity.Code == "" {
 		t.Fatalf("summary includeMetadata=true: %+v", sum.Data)
@@ -480,6 +502,9 @@ func TestOutageV2IODAParameters(t *testing.T) {
 		{"/v2/outages/summary?from=0&until=10&orderBy=name/up", "orderBy=\"name/up\""},
 		{"/v2/outages/alerts?from=0&until=10&orderBy=time", "unknown parameter \"orderBy\""},
 		{"/v2/outages/alerts?from=0&until=10&relatedTo=country/USA", "relatedTo=\"country/USA\""},
+		{"/v2/outages/alerts?from=0&until=10&entityType=country&entityCode=US,USA", "ISO 3166-1"},
+		{"/v2/outages/alerts?from=0&until=10&entityType=country&entityCode=US,", "an empty code"},
+		{"/v2/outages/alerts?from=0&until=10&entityCode=US,CA", "needs an entityType"},
 	} {
 		var e env[json.RawMessage]
 		getJSON(t, base+c.path, http.StatusBadRequest, &e)
