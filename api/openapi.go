@@ -175,8 +175,10 @@ func oaOps() []oaOp {
 		}
 	}
 	outageQuery := []oaParam{oaQReq("from", "Unix seconds"), oaQReq("until", "Unix seconds (after from)"),
-		oaQEnum("entityType", "", "country", "region", "asn"), oaQ("entityCode", "needs entityType"), oaQ("datasource", "bgp, ping-slash24, ucsd-nt (as configured)"),
-		oaQInt("limit", "0..100000, default 10000"), oaQInt("page", "0-based")}
+		oaQEnum("entityType", "", "country", "region", "asn"), oaQ("entityCode", "needs entityType; one code or a comma-separated list"), oaQ("datasource", "bgp, ping-slash24, ucsd-nt (as configured)"),
+		oaQInt("limit", "0..100000, default 10000"), oaQInt("page", "0-based"), oaQ("relatedTo", "type/code: the entities related to it (country/US: its regions and ASes)"),
+		oaQ("orderBy", "events, summary: time|score|name[/asc|desc]"), oaQ("format", "events: codf (default) or ioda"),
+		oaQ("overall", "events: true or bare (events are merged across datasources)"), oaQ("includeAlerts", "events: false"), oaQ("includeMetadata", "summary: accepted, metadata is always there")}
 	ops := []oaOp{
 		history("ip"), history("domain"), history("email"),
 		lookup("ip"), lookup("domain"), lookup("email"),
@@ -246,7 +248,7 @@ func oaOps() []oaOp {
 			params: outageQuery, resp: oaIODA2(oaArr(oaRef("OutageSummary"))), errors: []int{400, 401, 503}},
 		oaOp{method: "GET", path: "/v2/signals/raw/:entityType/:entityCode", tag: "outages", auth: "optional", summary: "Raw signals of an entity per datasource, with the detector's baseline",
 			params: []oaParam{oaPath("entityType", "country, region or asn"), oaPath("entityCode", ""), oaQReq("from", "Unix seconds"), oaQReq("until", "Unix seconds"),
-				oaQ("datasource", "bgp, ping-slash24, ucsd-nt (default all)")},
+				oaQ("datasource", "bgp, ping-slash24, ucsd-nt (default all)"), oaQInt("maxPoints", "coarsen to IODA's step for at most this many points (0 or null: native bins)")},
 			resp: oaIODA2(oaArr(oaArr(oaRef("Signal")))), errors: []int{400, 401, 503}},
 		oaOp{method: "GET", path: "/v1/subscriptions", tag: "subscriptions", auth: "read", summary: "The account's outage subscriptions, their count and the plan's limit",
 			resp: oaObj("subscriptions!", oaArr(oaRef("Subscription")), "count", oaInt, "limit", oaInt), errors: []int{401, 503}},

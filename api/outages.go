@@ -368,17 +368,22 @@ func (s *Server) iodaAlerts(c *gin.Context) {
 	if f.Limit == 0 {
 		f.Limit = outageDefLimit
 	}
+	limit := f.Limit
+	if level != nil {
+		f.Limit = 0 // the store does not filter by level: limit what passes
+	}
 	als, err := s.deps.Outages.Alerts(c.Request.Context(), f)
 	if err != nil {
 		fail(err)
 		return
 	}
+	if level != nil {
+		als = slices.DeleteFunc(als, func(a outage.Alert) bool { return a.Level != *level })
+	}
+	als = als[:min(len(als), limit)]
 	out := make([]iodaV1Alert, 0, len(als))
 	metas := map[string]*iodaMeta{}
 	for _, a := range als {
-		if level != nil && a.Level != *level {
-			continue
-		}
 		ia := iodaV1Alert{ID: a.ID, FQID: datasourceFQID(a.Datasource), Name: a.Datasource, Datasource: a.Datasource,
 			Time: a.Time, Level: a.Level.String(), Method: a.Method, Condition: a.Condition, Value: a.Value,
 			HistoryValue: a.HistoryValue, MetaType: a.EntityType, MetaCode: a.EntityCode, Window: a.Window}
@@ -471,34 +476,151 @@ func (s *Server) v2(c *gin.Context, typ string, allowed []string, h func(*gin.Co
 	c.JSON(http.StatusOK, env)
 }
 
-// v2Filter reads from, until, entityType, entityCode, datasource, limit
-// and page.
-func (s *Server) v2Filter(c *gin.Context) (outage.Filter, int, error) {
-	var f outage.Filter
-	var err error
-	if f.From, f.Until, err = timeRange(c); err != nil {
-		return f, 0, err
-	}
-	if f.EntityType, f.EntityCode, err = s.entityParams(c.Query("entityType"), c.Query("entityCode")); err != nil {
-		return f, 0, err
-	}
-	if f.Datasource, err = s.datasourceParam(c); err != nil {
-		return f, 0, err
-	}
-	if f.Limit, err = outageInt(c, "limit", outageDefLimit, outageMaxLimit); err != nil {
-		return f, 0, err
-	}
-	page, err := outageInt(c, "page", 0, 1<<20)
-	if err != nil {
-		return f, 0, err
-	}
-	if f.Limit == 0 {
-		f.Limit = outageDefLimit
-	}
-	return f, page, nil
+// v2Query is a v2 request's filter, page and IODA's relatedTo and
+// orderBy.
+type v2Query struct {
+	outage.Filter
+	limit, page int
+	// related holds the "type/code" of the entities relatedTo names; nil
+	// without relatedTo.
+	related map[string]bool
+	// codes holds the codes of a comma-separated entityCode (IODA's list
+	// of codes); nil for one code, which the store filters by.
+	codes   map[string]bool
+	orderBy string // time, score or name; "" for the route's default order
+	desc    bool
 }
 
-var v2FilterParams = []string{"from", "until", "entityType", "entityCode", "datasource", "limit", "page"}
+// keep tells whether an entity passes relatedTo.
+func (q v2Query) keep(typ, code string) bool {
+	return (q.related == nil || q.related[typ+"/"+code]) && (q.codes == nil || q.codes[code])
+}
+
+// fetch is the Filter to ask the store with: the first (page+1)*limit
+// rows when they are the answer's rows in its order, all of them when
+// relatedTo or orderBy filter or reorder them first.
+func (q v2Query) fetch() outage.Filter {
+	f := q.Filter
+	f.Limit = q.limit * (q.page + 1)
+	if q.related != nil || q.codes != nil || q.orderBy != "" {
+		f.Limit = 0
+	}
+	return f
+}
+
+// v2Filter reads from, until, entityType, entityCode, datasource, limit,
+// page (0-based, as IODA's), relatedTo (type/code, as IODA's: the
+// entities related to that one, e.g. country/US: its regions and ASes)
+// and, for the routes that allow it, orderBy (attr[/asc|desc]).
+func (s *Server) v2Filter(c *gin.Context) (v2Query, error) {
+	var q v2Query
+	var err error
+	if q.From, q.Until, err = timeRange(c); err != nil {
+		return q, err
+	}
+	typ, codes := c.Query("entityType"), strings.Split(c.Query("entityCode"), ",")
+	if len(codes) == 1 {
+		if q.EntityType, q.EntityCode, err = s.entityParams(typ, codes[0]); err != nil {
+			return q, err
+		}
+	} else {
+		q.codes = make(map[string]bool, len(codes))
+		for _, code := range codes {
+			if code == "" {
+				return q, badRequest("entityCode=%q: an empty code in the list", clip(c.Query("entityCode")))
+			}
+			if q.EntityType, code, err = s.entityParams(typ, code); err != nil {
+				return q, err
+			}
+			q.codes[code] = true
+		}
+	}
+	if q.Datasource, err = s.datasourceParam(c); err != nil {
+		return q, err
+	}
+	if q.limit, err = outageInt(c, "limit", outageDefLimit, outageMaxLimit); err != nil {
+		return q, err
+	}
+	if q.page, err = outageInt(c, "page", 0, 1<<20); err != nil {
+		return q, err
+	}
+	if q.limit == 0 {
+		q.limit = outageDefLimit
+	}
+	if rel := c.Query("relatedTo"); rel != "" {
+		es, _, err := s.entities().Query(entity.Query{Type: q.EntityType, RelatedTo: rel, Limit: 1 << 30})
+		if err != nil {
+			return q, badRequest("relatedTo=%q: %v", clip(rel), err)
+		}
+		q.related = make(map[string]bool, len(es))
+		for _, e := range es {
+			q.related[e.Type+"/"+e.Code] = true
+		}
+	}
+	if ob := c.Query("orderBy"); ob != "" {
+		attr, dir, _ := strings.Cut(ob, "/")
+		if !slices.Contains([]string{"time", "score", "name"}, attr) || !slices.Contains([]string{"", "asc", "desc"}, dir) {
+			return q, badRequest("orderBy=%q: want time, score or name, optionally /asc or /desc", clip(ob))
+		}
+		q.orderBy, q.desc = attr, dir == "desc"
+	}
+	return q, nil
+}
+
+// iodaFlag reads a boolean parameter as IODA does: present without a
+// value ("&overall") is true.
+func iodaFlag(c *gin.Context, name string) (set, on bool, err error) {
+	v, ok := c.GetQuery(name)
+	if !ok {
+		return false, false, nil
+	}
+	if v == "" {
+		return true, true, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return true, false, badRequest("%s=%q: want true or false", name, clip(v))
+	}
+	return true, b, nil
+}
+
+// orderOf sorts xs stably by q.orderBy (nothing to do without one).
+func orderOf[T any](xs []T, q v2Query, time, score func(T) float64, name func(T) string) {
+	var cmp func(a, b T) int
+	switch q.orderBy {
+	case "time":
+		cmp = func(a, b T) int { return compareF(time(a), time(b)) }
+	case "score":
+		cmp = func(a, b T) int { return compareF(score(a), score(b)) }
+	case "name":
+		cmp = func(a, b T) int { return strings.Compare(name(a), name(b)) }
+	default:
+		return
+	}
+	if q.desc {
+		slices.SortStableFunc(xs, func(a, b T) int { return cmp(b, a) })
+		return
+	}
+	slices.SortStableFunc(xs, cmp)
+}
+
+func compareF(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+var (
+	v2FilterParams = []string{"from", "until", "entityType", "entityCode", "datasource", "limit", "page", "relatedTo"}
+	// includeMetadata: IODA's UI sends it with its summary requests (IODA
+	// ignores it); the entity's metadata is always in the answer.
+	v2SummaryParams = append(slices.Clip(v2FilterParams), "orderBy", "includeMetadata")
+	v2EventParams   = append(slices.Clip(v2FilterParams), "orderBy", "format", "overall", "includeAlerts")
+)
 
 type v2Alert struct {
 	ID           int64    `json:"id"`
@@ -516,17 +638,16 @@ type v2Alert struct {
 // v2Alerts answers GET /v2/outages/alerts.
 func (s *Server) v2Alerts(c *gin.Context) {
 	s.v2(c, "outages.alerts", v2FilterParams, func(c *gin.Context) (any, error) {
-		f, page, err := s.v2Filter(c)
+		q, err := s.v2Filter(c)
 		if err != nil {
 			return nil, err
 		}
-		limit := f.Limit
-		f.Limit = limit * (page + 1)
-		als, err := s.deps.Outages.Alerts(c.Request.Context(), f)
+		als, err := s.deps.Outages.Alerts(c.Request.Context(), q.fetch())
 		if err != nil {
 			return nil, err
 		}
-		als = pageOf(als, limit, page)
+		als = slices.DeleteFunc(als, func(a outage.Alert) bool { return !q.keep(a.EntityType, a.EntityCode) })
+		als = pageOf(als, q.limit, q.page)
 		out := make([]v2Alert, len(als))
 		ents := map[string]v2Entity{}
 		for i, a := range als {
@@ -569,20 +690,40 @@ type v2Event struct {
 }
 
 // v2Events answers GET /v2/outages/events: events overlapping
-// [from, until), oldest first.
+// [from, until), oldest first unless orderBy says otherwise, in IODA's
+// codf format (v2Event) or, with format=ioda, its ioda format
+// (v2EventIODA). IODA's overall and includeAlerts=false are what it
+// answers (events are merged across datasources); overall=false and
+// includeAlerts=true are refused with the reason.
 func (s *Server) v2Events(c *gin.Context) {
-	s.v2(c, "outages.events", v2FilterParams, func(c *gin.Context) (any, error) {
-		f, page, err := s.v2Filter(c)
+	s.v2(c, "outages.events", v2EventParams, func(c *gin.Context) (any, error) {
+		q, err := s.v2Filter(c)
 		if err != nil {
 			return nil, err
 		}
-		limit := f.Limit
-		f.Limit = limit * (page + 1)
-		evs, err := s.deps.Outages.Events(c.Request.Context(), f)
+		format := c.DefaultQuery("format", "codf")
+		if format != "codf" && format != "ioda" {
+			return nil, badRequest("format=%q: want codf or ioda", clip(format))
+		}
+		if set, on, err := iodaFlag(c, "overall"); err != nil {
+			return nil, err
+		} else if set && !on {
+			return nil, badRequest("overall=false: events are merged across datasources (one datasource: datasource=)")
+		}
+		if _, on, err := iodaFlag(c, "includeAlerts"); err != nil {
+			return nil, err
+		} else if on {
+			return nil, badRequest("includeAlerts=true is not served: ask /v2/outages/alerts for the entity and range")
+		}
+		f := q.Filter
+		evs, err := s.deps.Outages.Events(c.Request.Context(), q.fetch())
 		if err != nil {
 			return nil, err
 		}
-		evs = pageOf(evs, limit, page)
+		evs = slices.DeleteFunc(evs, func(e detect.Event) bool { return !q.keep(e.EntityType, e.EntityCode) })
+		if q.orderBy == "" {
+			evs = pageOf(evs, q.limit, q.page)
+		}
 		out := make([]v2Event, len(evs))
 		names := map[string]string{}
 		for i, e := range evs {
@@ -604,8 +745,44 @@ func (s *Server) v2Events(c *gin.Context) {
 			}
 			out[i] = ve
 		}
+		if q.orderBy != "" {
+			orderOf(out, q, func(e v2Event) float64 { return float64(e.Start) }, func(e v2Event) float64 { return e.Score },
+				func(e v2Event) string { return e.LocationName })
+			out = pageOf(out, q.limit, q.page)
+		}
+		if format == "ioda" {
+			ents := map[string]v2Entity{}
+			io := make([]v2EventIODA, len(out))
+			for i, e := range out {
+				ent, ok := ents[e.Location]
+				if !ok {
+					typ, code, _ := strings.Cut(e.Location, "/")
+					ent = s.v2Entity(typ, code)
+					ents[e.Location] = ent
+				}
+				io[i] = v2EventIODA{Entity: ent, From: e.Start, Until: e.Start + e.Duration, Score: e.Score, Datasource: e.Datasource,
+					Method: e.Method, Ongoing: e.Ongoing, Level: e.Level, Datasources: e.Datasources}
+			}
+			return io, nil
+		}
 		return out, nil
 	})
+}
+
+// v2EventIODA is an event in IODA's "ioda" format (format=ioda: the
+// entity object, from, until, score, datasource, method) plus
+// netwarden's fields; until is the end, or while ongoing where the
+// detector's event time stands.
+type v2EventIODA struct {
+	Entity      v2Entity `json:"entity"`
+	From        int64    `json:"from"`
+	Until       int64    `json:"until"`
+	Score       float64  `json:"score"`
+	Datasource  string   `json:"datasource"`
+	Method      string   `json:"method"`
+	Ongoing     bool     `json:"ongoing"`
+	Level       string   `json:"level"`
+	Datasources []string `json:"datasources"`
 }
 
 type v2Summary struct {
@@ -619,19 +796,24 @@ type v2Summary struct {
 // v2Summary answers GET /v2/outages/summary: per entity with events in
 // the range, their count and scores (overall: the sum of its events'
 // scores; per datasource: the sum over the events it took part in),
-// highest overall score first.
+// highest overall score first (orderBy: score or name, asc or desc;
+// time is score, as in IODA).
 func (s *Server) v2Summary(c *gin.Context) {
-	s.v2(c, "outages.summary", v2FilterParams, func(c *gin.Context) (any, error) {
-		f, page, err := s.v2Filter(c)
+	s.v2(c, "outages.summary", v2SummaryParams, func(c *gin.Context) (any, error) {
+		q, err := s.v2Filter(c)
 		if err != nil {
 			return nil, err
 		}
-		limit := f.Limit
+		if _, _, err := iodaFlag(c, "includeMetadata"); err != nil {
+			return nil, err
+		}
+		f := q.Filter
 		f.Limit = 0
 		evs, err := s.deps.Outages.Events(c.Request.Context(), f)
 		if err != nil {
 			return nil, err
 		}
+		evs = slices.DeleteFunc(evs, func(e detect.Event) bool { return !q.keep(e.EntityType, e.EntityCode) })
 		type key struct{ typ, code string }
 		idx := map[key]int{}
 		var out []v2Summary
@@ -665,10 +847,14 @@ func (s *Server) v2Summary(c *gin.Context) {
 			}
 			return strings.Compare(a.Entity.Type+"/"+a.Entity.Code, b.Entity.Type+"/"+b.Entity.Code)
 		})
+		if q.orderBy == "time" {
+			q.orderBy = "score"
+		}
+		orderOf(out, q, nil, func(s v2Summary) float64 { return s.Scores["overall"] }, func(s v2Summary) string { return s.Entity.Name })
 		if out == nil {
 			out = []v2Summary{}
 		}
-		return pageOf(out, limit, page), nil
+		return pageOf(out, q.limit, q.page), nil
 	})
 }
 
@@ -688,15 +874,88 @@ type v2Signal struct {
 	Levels     []*string  `json:"levels"`
 }
 
+// iodaSteps are the steps IODA's signals API coarsens a series to when
+// maxPoints asks for fewer points (SignalsService::ALLOWED_STEPS in
+// InetIntel/ioda-api).
+var iodaSteps = []int64{60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400, 172800,
+	604800, 1209600, 2419200, 31536000, 63072000, 315360000}
+
+// signalStep is IODA's step for maxPoints: the native step without
+// maxPoints, else the smallest of iodaSteps, not below the native step,
+// that puts at most maxPoints steps in the range (the largest when none
+// does).
+func signalStep(from, until, native int64, maxPoints int) int64 {
+	if maxPoints <= 0 {
+		return native
+	}
+	step := native
+	for _, s := range iodaSteps {
+		if s < native {
+			continue
+		}
+		step = s
+		if until-from <= int64(maxPoints)*s {
+			break
+		}
+	}
+	return step
+}
+
+// coarsen re-bins a signal to step (a start aligned down to it): the mean
+// of the values and of the baselines present in each new bin, the worst
+// level; null where a new bin holds none.
+func coarsen(sg outage.Signal, step int64) outage.Signal {
+	if step <= sg.Step {
+		return sg
+	}
+	from := sg.From - sg.From%step
+	n := int((sg.Until - from + step - 1) / step)
+	out := outage.Signal{Datasource: sg.Datasource, From: from, Until: sg.Until, Step: step,
+		Values: make([]*float64, n), Baseline: make([]*float64, n), Levels: make([]*detect.Level, n)}
+	mean := func(dst []*float64, src []*float64) {
+		sum, cnt := make([]float64, n), make([]int, n)
+		for i, v := range src {
+			if j := int((sg.From + int64(i)*sg.Step - from) / step); v != nil && j < n {
+				sum[j] += *v
+				cnt[j]++
+			}
+		}
+		for j := range dst {
+			if cnt[j] > 0 {
+				m := sum[j] / float64(cnt[j])
+				dst[j] = &m
+			}
+		}
+	}
+	mean(out.Values, sg.Values)
+	mean(out.Baseline, sg.Baseline)
+	for i, l := range sg.Levels {
+		if j := int((sg.From + int64(i)*sg.Step - from) / step); l != nil && j < n && (out.Levels[j] == nil || *l > *out.Levels[j]) {
+			out.Levels[j] = l
+		}
+	}
+	return out
+}
+
 // v2Signals answers GET /v2/signals/raw/{entityType}/{entityCode}: per
 // datasource the bins in [from, until) (null where none was evaluated),
 // the detector's baseline per bin (null where the bin was not judged) and
-// the series' level after each bin.
+// the series' level after each bin. maxPoints (IODA's, sent by its UI)
+// coarsens each series to IODA's step for it (signalStep, coarsen);
+// nativeStep stays the datasource's bin.
 func (s *Server) v2Signals(c *gin.Context) {
-	s.v2(c, "signals", []string{"from", "until", "datasource"}, func(c *gin.Context) (any, error) {
+	s.v2(c, "signals", []string{"from", "until", "datasource", "maxPoints"}, func(c *gin.Context) (any, error) {
 		from, until, err := timeRange(c)
 		if err != nil {
 			return nil, err
+		}
+		maxPoints := 0
+		// IODA reads maxPoints as an integer, "null" (its UI sends that when
+		// it has none) and 0 as none.
+		if v := c.Query("maxPoints"); v != "" && v != "null" {
+			if maxPoints, err = strconv.Atoi(v); err != nil || maxPoints < 0 {
+				return nil, badRequest("maxPoints=%q: want a non-negative integer", clip(v))
+			}
 		}
 		typ, code, err := s.entityParams(c.Param("entityType"), c.Param("entityCode"))
 		if err != nil {
@@ -725,6 +984,8 @@ func (s *Server) v2Signals(c *gin.Context) {
 		e := s.lookupEntity(typ, code)
 		out := make([]v2Signal, len(sigs))
 		for i, sg := range sigs {
+			native := sg.Step
+			sg = coarsen(sg, signalStep(from, until, native, maxPoints))
 			lv := make([]*string, len(sg.Levels))
 			for j, l := range sg.Levels {
 				if l != nil {
@@ -733,7 +994,7 @@ func (s *Server) v2Signals(c *gin.Context) {
 				}
 			}
 			out[i] = v2Signal{EntityType: typ, EntityCode: code, EntityName: e.Name, EntityFQID: entityFQID(e), Datasource: sg.Datasource,
-				From: sg.From, Until: sg.Until, Step: sg.Step, NativeStep: sg.Step, Values: sg.Values, Baseline: sg.Baseline, Levels: lv}
+				From: sg.From, Until: sg.Until, Step: sg.Step, NativeStep: native, Values: sg.Values, Baseline: sg.Baseline, Levels: lv}
 		}
 		return [][]v2Signal{out}, nil
 	})

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -196,6 +197,8 @@ func TestIODAv1Alerts(t *testing.T) {
 		{"from=0&until=100000&meta=region/5332921&level=critical", []string{"region/5332921@6000 critical"}},
 		{"from=0&until=100000&meta=asn/3307", nil},
 		{"from=0&until=100000&limit=2", []string{"country/US@3000 critical", "country/US@3600 critical"}},
+		// limit counts the alerts of the level asked for.
+		{"from=0&until=100000&limit=2&level=normal", []string{"country/US@4200 normal", "country/US@4800 normal"}},
 	}
 	for _, c := range cases {
 		var e env
@@ -379,4 +382,267 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// TestOutageV2IODAParameters: the parameters IODA's v2 outage routes take
+// (OutagesController.php in InetIntel/ioda-api) and its UI sends
+// (ActionOutages.js in InetIntel/ioda-ui) are served, not refused as
+// unknown: relatedTo, orderBy, format=codf, a bare overall,
+// includeAlerts=false; the values netwarden cannot honour are a 400 with
+// the reason.
+func TestOutageV2IODAParameters(t *testing.T) {
+	base, _ := outageServer(t)
+	type env[T any] struct {
+		Type  string  `json:"type"`
+		Error *string `json:"error"`
+		Data  T       `json:"data"`
+	}
+	type event struct {
+		Location     string  `json:"location"`
+		LocationName string  `json:"location_name"`
+		Start        int64   `json:"start"`
+		Score        float64 `json:"score"`
+	}
+	type summary struct {
+		Scores map[string]float64 `json:"scores"`
+		Entity struct{ Type, Code, Name string }
+	}
+	var evs env[[]event]
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&format=codf&overall&includeAlerts=false&orderBy=score/asc", http.StatusOK, &evs)
+	if len(evs.Data) != 3 {
+		t.Fatalf("events: %+v", evs)
+	}
+	for i := 1; i < len(evs.Data); i++ {
+		if evs.Data[i-1].Score > evs.Data[i].Score {
+			t.Fatalf("orderBy=score/asc: %+v", evs.Data)
+		}
+	}
+	all := slices.Clone(evs.Data)
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&orderBy=score/desc&limit=1&page=0", http.StatusOK, &evs)
+	if len(evs.Data) != 1 || evs.Data[0] != all[len(all)-1] {
+		t.Fatalf("orderBy=score/desc limit 1: %+v, want the highest of %+v", evs.Data, all)
+	}
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&orderBy=time/desc", http.StatusOK, &evs)
+	for i := 1; i < len(evs.Data); i++ {
+		if evs.Data[i-1].Start < evs.Data[i].Start {
+			t.Fatalf("orderBy=time/desc: %+v", evs.Data)
+		}
+	}
+	// format=ioda&overall, as IODA's UI asks for its stacked horizon: the
+	// same events as entity, from, until, score (OutagesEvent.php).
+	var ioda env[[]struct {
+		Entity     struct{ Type, Code, Name string } `json:"entity"`
+		From       int64                             `json:"from"`
+		Until      int64                             `json:"until"`
+		Score      float64                           `json:"score"`
+		Datasource string                            `json:"datasource"`
+		Method     string                            `json:"method"`
+	}]
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&format=ioda&overall", http.StatusOK, &ioda)
+	var codf env[[]struct {
+		Location   string  `json:"location"`
+		Name       string  `json:"location_name"`
+		Start      int64   `json:"start"`
+		Duration   int64   `json:"duration"`
+		Score      float64 `json:"score"`
+		Datasource string  `json:"datasource"`
+		Method     string  `json:"method"`
+	}]
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000", http.StatusOK, &codf)
+	if len(ioda.Data) != len(codf.Data) || len(codf.Data) == 0 {
+		t.Fatalf("format=ioda %+v, codf %+v", ioda.Data, codf.Data)
+	}
+	for i, e := range ioda.Data {
+		c := codf.Data[i]
+		if e.Entity.Type+"/"+e.Entity.Code != c.Location || e.Entity.Name != c.Name || e.From != c.Start || e.Until != c.Start+c.Duration ||
+			e.Score != c.Score || e.Datasource != c.Datasource || e.Method != c.Method || e.Method == "" {
+			t.Fatalf("format=ioda event %+v, codf %+v", e, c)
+		}
+	}
+	// entityCode takes a comma-separated list, as IODA's (metaCode IN
+	// (codes) in OutagesAlertsRepository.php).
+	var alerts env[[]struct {
+		Entity struct{ Type, Code string } `json:"entity"`
+		Time   int64                       `json:"time"`
+	}]
+	getJSON(t, base+"/v2/outages/alerts?from=0&until=100000&entityType=asn&entityCode=15169,as3307", http.StatusOK, &alerts)
+	if len(alerts.Data) != 1 || alerts.Data[0].Entity.Code != "15169" {
+		t.Fatalf("alerts of asn 15169,3307: %+v", alerts.Data)
+	}
+	getJSON(t, base+"/v2/outages/alerts?from=0&until=100000&entityType=asn&entityCode=3307,64500", http.StatusOK, &alerts)
+	if len(alerts.Data) != 0 {
+		t.Fatalf("alerts of asn 3307,64500: %+v", alerts.Data)
+	}
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&entityType=region&entityCode=5332921,5128581&limit=1", http.StatusOK, &evs)
+	if len(evs.Data) != 1 || evs.Data[0].Location != "region/5332921" {
+		t.Fatalf("events of regions 5332921,5128581: %+v", evs.Data)
+	}
+	var sum env[[]summary]
+	getJSON(t, base+"/v2/outages/summary?from=0&until=100000&entityType=country&entityCode=us,CA", http.StatusOK, &sum)
+	if len(sum.Data) != 1 || sum.Data[0].Entity.Code != "US" {
+		t.Fatalf("summary of countries us,CA: %+v", sum.Data)
+	}
+	getJSON(t, base+"/v2/outages/summary?from=0&until=100000&includeMetadata=true", http.StatusOK, &sum)
+	if len(sum.Data) != 3 || sum.Data[0].Entity.Code == "" {
+		t.Fatalf("summary includeMetadata=true: %+v", sum.Data)
+	}
+	getJSON(t, base+"/v2/outages/summary?from=0&until=100000&orderBy=score/asc", http.StatusOK, &sum)
+	if len(sum.Data) != 3 || sum.Data[0].Scores["overall"] > sum.Data[1].Scores["overall"] || sum.Data[1].Scores["overall"] > sum.Data[2].Scores["overall"] {
+		t.Fatalf("summary orderBy=score/asc: %+v", sum.Data)
+	}
+
+	for _, c := range []struct{ path, want string }{
+		{"/v2/outages/events?from=0&until=10&format=csv", "want codf or ioda"},
+		{"/v2/outages/summary?from=0&until=10&includeMetadata=yes", "want true or false"},
+		{"/v2/outages/events?from=0&until=10&includeMetadata=true", "unknown parameter"},
+		{"/v2/outages/events?from=0&until=10&overall=false", "merged across datasources"},
+		{"/v2/outages/events?from=0&until=10&overall=maybe", "want true or false"},
+		{"/v2/outages/events?from=0&until=10&includeAlerts", "includeAlerts=true"},
+		{"/v2/outages/events?from=0&until=10&orderBy=size", "orderBy=\"size\""},
+		{"/v2/outages/summary?from=0&until=10&orderBy=name/up", "orderBy=\"name/up\""},
+		{"/v2/outages/alerts?from=0&until=10&orderBy=time", "unknown parameter \"orderBy\""},
+		{"/v2/outages/alerts?from=0&until=10&relatedTo=country/USA", "relatedTo=\"country/USA\""},
+		{"/v2/outages/alerts?from=0&until=10&entityType=country&entityCode=US,USA", "ISO 3166-1"},
+		{"/v2/outages/alerts?from=0&until=10&entityType=country&entityCode=US,", "an empty code"},
+		{"/v2/outages/alerts?from=0&until=10&entityCode=US,CA", "needs an entityType"},
+	} {
+		var e env[json.RawMessage]
+		getJSON(t, base+c.path, http.StatusBadRequest, &e)
+		if e.Error == nil || !strings.Contains(*e.Error, c.want) {
+			t.Fatalf("%s: error %v, want %q", c.path, e.Error, c.want)
+		}
+	}
+
+	if _, err := os.Stat(sharedGeo); err != nil {
+		t.Logf("shared geo data absent at %s: relatedTo is not checked", sharedGeo)
+		return
+	}
+	// relatedTo=country/US keeps the entities /v2/entities/query relates
+	// to the US (its regions and ASes), not the US itself.
+	var rel env[[]struct{ Type, Code string }]
+	getJSON(t, base+"/v2/entities/query?relatedTo=country/US&limit=10000", http.StatusOK, &rel)
+	related := map[string]bool{}
+	for _, e := range rel.Data {
+		related[e.Type+"/"+e.Code] = true
+	}
+	if !related["region/5332921"] || related["country/US"] {
+		t.Fatalf("entities related to the US: %v", related)
+	}
+	var want []string
+	for _, e := range all {
+		if related[e.Location] {
+			want = append(want, e.Location)
+		}
+	}
+	slices.Sort(want)
+	getJSON(t, base+"/v2/outages/summary?from=0&until=100000&relatedTo=country/US", http.StatusOK, &sum)
+	var got []string
+	for _, s := range sum.Data {
+		got = append(got, s.Entity.Type+"/"+s.Entity.Code)
+	}
+	slices.Sort(got)
+	if len(got) == 0 || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("summary relatedTo=country/US: %v, want %v", got, want)
+	}
+	getJSON(t, base+"/v2/outages/events?from=0&until=100000&relatedTo=country/US&entityType=region", http.StatusOK, &evs)
+	if len(evs.Data) != 1 || evs.Data[0].Location != "region/5332921" {
+		t.Fatalf("region events relatedTo=country/US: %+v", evs.Data)
+	}
+	var als env[[]struct {
+		Entity struct{ Type, Code string } `json:"entity"`
+	}]
+	getJSON(t, base+"/v2/outages/alerts?from=0&until=100000&relatedTo=country/US&limit=1&page=1", http.StatusOK, &als)
+	if len(als.Data) != 1 || !related[als.Data[0].Entity.Type+"/"+als.Data[0].Entity.Code] {
+		t.Fatalf("alerts relatedTo=country/US page 1: %+v", als.Data)
+	}
+}
+
+// TestOutageV2SignalsMaxPoints: maxPoints, which IODA's UI sends on every
+// signals request (ActionSignals.js in InetIntel/ioda-ui), coarsens the
+// series to IODA's step for it (SignalsService::calculateStep in
+// InetIntel/ioda-api: the smallest allowed step at or above the native
+// one with range/step ≤ maxPoints); the coarse bins are the means of the
+// native ones; "null" and 0 mean none.
+func TestOutageV2SignalsMaxPoints(t *testing.T) {
+	base, _ := outageServer(t)
+	type signal struct {
+		From       int64      `json:"from"`
+		Step       int64      `json:"step"`
+		NativeStep int64      `json:"nativeStep"`
+		Values     []*float64 `json:"values"`
+		Baseline   []*float64 `json:"baseline"`
+		Levels     []*string  `json:"levels"`
+	}
+	get := func(q string) signal {
+		t.Helper()
+		var e struct {
+			Error *string    `json:"error"`
+			Data  [][]signal `json:"data"`
+		}
+		getJSON(t, base+"/v2/signals/raw/country/US?from=0&until=6000"+q, http.StatusOK, &e)
+		if len(e.Data) != 1 || len(e.Data[0]) != 1 {
+			t.Fatalf("%s: %+v", q, e)
+		}
+		return e.Data[0][0]
+	}
+	native := get("")
+	for _, q := range []string{"&maxPoints=null", "&maxPoints=0", "&maxPoints=20", "&maxPoints=1000"} {
+		if s := get(q); s.Step != 300 || len(s.Values) != len(native.Values) || jsonString(s) != jsonString(native) {
+			t.Fatalf("%s: %+v, want the native series %+v", q, s, native)
+		}
+	}
+	// 6000 s in at most 10 points: 600 s (300 s would be 20); in at most
+	// 7: 900 s (600 s would be 10).
+	for _, c := range []struct {
+		maxPoints string
+		step      int64
+	}{{"10", 600}, {"7", 900}} {
+		s := get("&maxPoints=" + c.maxPoints)
+		n := int((6000 + c.step - 1) / c.step)
+		if s.Step != c.step || s.NativeStep != 300 || s.From != 0 || len(s.Values) != n || len(s.Baseline) != n || len(s.Levels) != n {
+			t.Fatalf("maxPoints=%s: %+v", c.maxPoints, s)
+		}
+		// The means and worst levels of the native bins each coarse bin holds.
+		sum, cnt := map[[2]int64]float64{}, map[[2]int64]int{}
+		worst := map[int64]string{}
+		rank := map[string]int{"": -1, "normal": 0, "warning": 1, "critical": 2}
+		for i := range native.Values {
+			j := (native.From + int64(i)*300) / c.step
+			for k, v := range []*float64{native.Values[i], native.Baseline[i]} {
+				if v != nil {
+					sum[[2]int64{j, int64(k)}] += *v
+					cnt[[2]int64{j, int64(k)}]++
+				}
+			}
+			if l := native.Levels[i]; l != nil && rank[*l] > rank[worst[j]] {
+				worst[j] = *l
+			}
+		}
+		for j := range n {
+			for k, got := range []*float64{s.Values[j], s.Baseline[j]} {
+				key := [2]int64{int64(j), int64(k)}
+				var want *float64
+				if cnt[key] > 0 {
+					m := sum[key] / float64(cnt[key])
+					want = &m
+				}
+				if jsonString(got) != jsonString(want) {
+					t.Fatalf("maxPoints=%s bin %d (%d): %s, want %s", c.maxPoints, j, k, jsonString(got), jsonString(want))
+				}
+			}
+			if got := s.Levels[j]; (got == nil) != (worst[int64(j)] == "") || (got != nil && *got != worst[int64(j)]) {
+				t.Fatalf("maxPoints=%s bin %d level %v, want %q", c.maxPoints, j, jsonString(got), worst[int64(j)])
+			}
+		}
+		if c.step == 900 && (s.Values[3] == nil || *s.Values[3] == 100 || *s.Values[3] == 20) {
+			t.Fatalf("maxPoints=7: bin 2700-3600 %v, want a mean of 100 and 20s", jsonString(s.Values[3]))
+		}
+	}
+	var e struct {
+		Error *string `json:"error"`
+	}
+	getJSON(t, base+"/v2/signals/raw/country/US?from=0&until=6000&maxPoints=-1", http.StatusBadRequest, &e)
+	if e.Error == nil || !strings.Contains(*e.Error, "maxPoints") {
+		t.Fatalf("maxPoints=-1: %v", e.Error)
+	}
 }
