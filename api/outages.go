@@ -372,7 +372,7 @@ func (s *Server) iodaAlerts(c *gin.Context) {
 	if level != nil {
 		f.Limit = 0 // the store does not filter by level: limit what passes
 	}
-	als, err := s.deps.Outages.Alerts(c.Request.Context(), f)
+	als, err := s.outageAlerts(c.Request.Context(), f)
 	if err != nil {
 		fail(err)
 		return
@@ -642,7 +642,7 @@ func (s *Server) v2Alerts(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		als, err := s.deps.Outages.Alerts(c.Request.Context(), q.fetch())
+		als, err := s.outageAlerts(c.Request.Context(), q.fetch())
 		if err != nil {
 			return nil, err
 		}
@@ -662,6 +662,41 @@ func (s *Server) v2Alerts(c *gin.Context) {
 		}
 		return out, nil
 	})
+}
+
+// outageAlerts and outageEvents ask the store for at most
+// http.max_range_rows rows: a query that filters, reorders or pages past
+// that many (relatedTo, orderBy, level, a deep page, a summary over a long
+// range) is answered 422 instead of loading them all.
+func (s *Server) outageAlerts(ctx context.Context, f outage.Filter) ([]outage.Alert, error) {
+	f.Limit = s.capRows(f.Limit)
+	als, err := s.deps.Outages.Alerts(ctx, f)
+	if err == nil && len(als) > s.cfg.MaxRangeRows {
+		err = s.tooManyOutageRows("alerts")
+	}
+	return als, err
+}
+
+func (s *Server) outageEvents(ctx context.Context, f outage.Filter) ([]detect.Event, error) {
+	f.Limit = s.capRows(f.Limit)
+	evs, err := s.deps.Outages.Events(ctx, f)
+	if err == nil && len(evs) > s.cfg.MaxRangeRows {
+		err = s.tooManyOutageRows("events")
+	}
+	return evs, err
+}
+
+// capRows bounds a store limit (0: none) to one row past http.max_range_rows.
+func (s *Server) capRows(limit int) int {
+	if limit <= 0 || limit > s.cfg.MaxRangeRows {
+		return s.cfg.MaxRangeRows + 1
+	}
+	return limit
+}
+
+func (s *Server) tooManyOutageRows(what string) error {
+	return fmt.Errorf("%w: the query gathers more than %d %s (http.max_range_rows); narrow from/until or filter by entity",
+		errTooBroad, s.cfg.MaxRangeRows, what)
 }
 
 func pageOf[T any](xs []T, limit, page int) []T {
@@ -716,7 +751,7 @@ func (s *Server) v2Events(c *gin.Context) {
 			return nil, badRequest("includeAlerts=true is not served: ask /v2/outages/alerts for the entity and range")
 		}
 		f := q.Filter
-		evs, err := s.deps.Outages.Events(c.Request.Context(), q.fetch())
+		evs, err := s.outageEvents(c.Request.Context(), q.fetch())
 		if err != nil {
 			return nil, err
 		}
@@ -809,7 +844,7 @@ func (s *Server) v2Summary(c *gin.Context) {
 		}
 		f := q.Filter
 		f.Limit = 0
-		evs, err := s.deps.Outages.Events(c.Request.Context(), f)
+		evs, err := s.outageEvents(c.Request.Context(), f)
 		if err != nil {
 			return nil, err
 		}

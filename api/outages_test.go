@@ -26,7 +26,7 @@ const sharedGeo = "../../shared/data/geo"
 // and on ping-slash24 from 3600, back to normal at 4800 (one event);
 // AS15169 warning on bgp from 9000, ongoing; region 5332921 (California)
 // critical at 6000-6600. Verdicts of US bgp bins 0..5700.
-func outageServer(t *testing.T) (string, *outage.Service) {
+func outageServer(t *testing.T, opts ...func(*api.Config)) (string, *outage.Service) {
 	t.Helper()
 	var reg *entity.Registry
 	if _, err := os.Stat(sharedGeo); err == nil {
@@ -78,6 +78,9 @@ func outageServer(t *testing.T) (string, *outage.Service) {
 	svc := outage.NewService(cfg, nil, store, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ac := api.Config{Addr: "127.0.0.1:0"}
 	ac.Defaults()
+	for _, o := range opts {
+		o(&ac)
+	}
 	deps := api.Deps{Outages: svc}
 	if reg != nil {
 		deps.Entities = reg
@@ -644,5 +647,32 @@ func TestOutageV2SignalsMaxPoints(t *testing.T) {
 	getJSON(t, base+"/v2/signals/raw/country/US?from=0&until=6000&maxPoints=-1", http.StatusBadRequest, &e)
 	if e.Error == nil || !strings.Contains(*e.Error, "maxPoints") {
 		t.Fatalf("maxPoints=-1: %v", e.Error)
+	}
+}
+
+// TestOutageQueriesBounded: a query that would gather more rows than
+// http.max_range_rows (deep pages, summaries and filters applied after the
+// store) is a 422 with the reason, not a load of every row in the range.
+func TestOutageQueriesBounded(t *testing.T) {
+	base, _ := outageServer(t, func(c *api.Config) { c.MaxRangeRows = 2 })
+	for _, tc := range []struct {
+		path string
+		code int
+	}{
+		{"/v2/outages/alerts?from=0&until=20000&limit=2", 200},
+		{"/v2/outages/alerts?from=0&until=20000&limit=2&page=1", 422},
+		{"/v2/outages/events?from=0&until=20000&limit=2", 200},
+		{"/v2/outages/summary?from=0&until=20000", 422}, // 3 events
+		{"/v2/outages/summary?from=0&until=20000&entityType=country", 200},
+		{"/ioda/data/alerts?from=0&until=20000&limit=2", 200},
+		{"/ioda/data/alerts?from=0&until=20000&level=critical", 422}, // filtered after the store
+	} {
+		var env struct {
+			Error *string `json:"error"`
+		}
+		getJSON(t, base+tc.path, tc.code, &env)
+		if tc.code == 422 && (env.Error == nil || !strings.Contains(*env.Error, "http.max_range_rows")) {
+			t.Errorf("%s: error %v, want the reason", tc.path, env.Error)
+		}
 	}
 }
