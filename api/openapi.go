@@ -295,7 +295,7 @@ func oaSchemas() oaJS {
 			"condition!", oaStr("e.g. < historical * 0.5"), "value!", oaNum, "historyValue!", oaNum, "method", oaStr(""), "window", oaJS{"type": "integer", "description": "seconds"}),
 		"OutageEvent": oaObj("location!", oaStr("type/code"), "location_name", oaStr(""), "start!", oaInt, "duration!", oaInt, "uncertainty", oaNullable(oaInt),
 			"status", oaJS{"type": "integer", "description": "1 while ongoing"}, "fraction", oaNullable(oaNum), "score!", oaNum, "overlaps_window", oaBool, "method", oaStr(""),
-			"datasource", oaStr("comma-separated"), "entity!", oaRef("OutageEntity"), "end", oaNullable(oaInt), "ongoing!", oaBool, "level", level, "datasources", oaArr(oaStr(""))),
+			"datasource", oaStr("comma-separated"), "end", oaNullable(oaInt), "ongoing!", oaBool, "level", level, "datasources", oaArr(oaStr(""))),
 		"OutageSummary": oaObj("entity!", oaRef("OutageEntity"), "scores!", oaJS{"type": "object", "additionalProperties": oaNum, "description": "overall and per datasource"},
 			"event_cnt!", oaInt, "ongoing", oaBool, "level", level),
 		"IODAv1Alerts": oaObj("type!", oaJS{"type": "string", "enum": []string{"watchtower.alerts"}}, "error!", oaNullable(oaStr("")), "queryParameters", oaAnyObj,
