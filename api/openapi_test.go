@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/netwarden/netwarden/detect"
 	"github.com/netwarden/netwarden/internal/entity"
+	"github.com/netwarden/netwarden/query"
 	"github.com/netwarden/netwarden/stream/outage"
 )
 
@@ -107,9 +110,19 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // Real answers of the server validate against the document (status, content type, body
 // schema), by kin-openapi's response validator.
 func TestOpenAPIResponsesValidate(t *testing.T) {
-	_, ts := docServer(t, Deps{Entities: testRegistry(t), Outages: testOutages(t)})
+	engine, err := query.NewPool(query.Config{HistoryDir: t.TempDir()}, func() *exec.Cmd { return exec.Command(os.Args[0], "-test.run=^$") },
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	_, ts := docServer(t, Deps{Entities: testRegistry(t), Outages: testOutages(t), SQL: engine})
 	doc, _ := loadDoc(t, ts.URL)
 	doc.Servers = openapi3.Servers{{URL: ts.URL}}
+	// Bodies kin-openapi does not decode itself: checked by content type.
+	openapi3filter.RegisterBodyDecoder(query.ContentTypeArrow, openapi3filter.FileBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/javascript", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/css", openapi3filter.PlainBodyDecoder)
 	router, err := legacy.NewRouter(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -117,39 +130,61 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 	for _, tt := range []struct {
 		path   string
 		status int
+		method string // default GET
+		body   string // POST: a text/plain body
+		accept string
+		route  string // the path the route is found by, when the path's parameter holds a slash
 	}{
-		{"/v2/entities/query?entityType=country&search=united", 200},
-		{"/v2/entities/query?relatedTo=country/US&limit=5&page=0", 200},
-		{"/v2/entities/query?entityType=asn&entityCode=3307,15169", 200},
-		{"/v2/entities/query?relatedTo=planet/earth", 400},
-		{"/v2/entities/query?limit=0", 400},
-		{"/healthz", 200},
-		{"/readyz", 200},
-		{"/v1/account", 401},
-		{"/lists", 503},
-		{"/openapi.json", 200},
-		{"/metrics", 200},
-		{"/docs", 200},
-		{"/badip/192.0.2.1", 503},
-		{"/metadata/changes/ip/192.0.2.1", 503},
-		{"/v1/alerts", 401},
-		{"/v1/alerts/watchlist/192.0.2.1", 401},
-		{"/ui/session", 401},
-		{"/ui", 301},
-		{"/ioda/data/alerts?from=0&until=20000&annotateMeta=true", 200},
-		{"/ioda/data/alerts?from=0&until=20000&human=true&meta=country/US", 200},
-		{"/ioda/data/alerts?until=20000", 400},
-		{"/v2/outages/alerts?from=0&until=20000", 200},
-		{"/v2/outages/events?from=0&until=20000", 200},
-		{"/v2/outages/events?from=0&until=20000&entityType=country&entityCode=XX1", 400},
-		{"/v2/outages/summary?from=0&until=20000", 200},
-		{"/v2/signals/raw/country/US?from=0&until=6000", 200},
-		{"/v2/signals/raw/planet/US?from=0&until=6000", 400},
+		{path: "/sql", status: 200, method: "POST", body: "SELECT 1 AS x"},
+		{path: "/sql", status: 200, method: "POST", body: "SELECT 1 AS x", accept: "text/csv"},
+		{path: "/sql", status: 200, method: "POST", body: "SELECT 1 AS x", accept: query.ContentTypeArrow},
+		{path: "/sql", status: 400, method: "POST", body: "DELETE FROM x"},
+		{path: "/ui/outages", status: 200},
+		{path: "/ui/entity/country/US", status: 200, route: "/ui/x"},
+		{path: "/ui/assets/outages.js", status: 200, route: "/ui/x"},
+		{path: "/ui/assets/outages.css", status: 200, route: "/ui/x"},
+		{path: "/v2/entities/query?entityType=country&search=united", status: 200},
+		{path: "/v2/entities/query?relatedTo=country/US&limit=5&page=0", status: 200},
+		{path: "/v2/entities/query?entityType=asn&entityCode=3307,15169", status: 200},
+		{path: "/v2/entities/query?relatedTo=planet/earth", status: 400},
+		{path: "/v2/entities/query?limit=0", status: 400},
+		{path: "/healthz", status: 200},
+		{path: "/readyz", status: 200},
+		{path: "/v1/account", status: 401},
+		{path: "/lists", status: 503},
+		{path: "/openapi.json", status: 200},
+		{path: "/metrics", status: 200},
+		{path: "/docs", status: 200},
+		{path: "/badip/192.0.2.1", status: 503},
+		{path: "/metadata/changes/ip/192.0.2.1", status: 503},
+		{path: "/v1/alerts", status: 401},
+		{path: "/v1/alerts/watchlist/192.0.2.1", status: 401},
+		{path: "/ui/session", status: 401},
+		{path: "/ui", status: 301},
+		{path: "/ioda/data/alerts?from=0&until=20000&annotateMeta=true", status: 200},
+		{path: "/ioda/data/alerts?from=0&until=20000&human=true&meta=country/US", status: 200},
+		{path: "/ioda/data/alerts?until=20000", status: 400},
+		{path: "/v2/outages/alerts?from=0&until=20000", status: 200},
+		{path: "/v2/outages/events?from=0&until=20000", status: 200},
+		{path: "/v2/outages/events?from=0&until=20000&entityType=country&entityCode=XX1", status: 400},
+		{path: "/v2/outages/summary?from=0&until=20000", status: 200},
+		{path: "/v2/signals/raw/country/US?from=0&until=6000", status: 200},
+		{path: "/v2/signals/raw/planet/US?from=0&until=6000", status: 400},
 	} {
-		t.Run(tt.path, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodGet, ts.URL+tt.path, nil)
+		t.Run(tt.method+tt.path+" "+tt.accept, func(t *testing.T) {
+			method, reqBody := cmp.Or(tt.method, http.MethodGet), io.Reader(nil)
+			if tt.body != "" {
+				reqBody = strings.NewReader(tt.body)
+			}
+			req, err := http.NewRequest(method, ts.URL+tt.path, reqBody)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.body != "" {
+				req.Header.Set("Content-Type", "text/plain")
+			}
+			if tt.accept != "" {
+				req.Header.Set("Accept", tt.accept)
 			}
 			// Redirects are answers to check, not to follow.
 			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -165,7 +200,12 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
 			}
-			route, params, err := router.FindRoute(req)
+			find := req
+			if tt.route != "" {
+				find = req.Clone(req.Context())
+				find.URL.Path = tt.route
+			}
+			route, params, err := router.FindRoute(find)
 			if err != nil {
 				t.Fatalf("find route: %v", err)
 			}
