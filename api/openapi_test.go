@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/netwarden/netwarden/detect"
+	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/entity"
 	"github.com/netwarden/netwarden/query"
 	"github.com/netwarden/netwarden/stream/outage"
@@ -116,7 +117,29 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { engine.Close() })
-	_, ts := docServer(t, Deps{Entities: testRegistry(t), Outages: testOutages(t), SQL: engine})
+	acfg := account.Config{Path: filepath.Join(t.TempDir(), "netwarden.db")}
+	acfg.Defaults()
+	accounts, err := account.Open(acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { accounts.Close() })
+	ctx := context.Background()
+	acct, key, err := accounts.Create(ctx, "a@example.com", "BUSINESS", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An outage alert of a subscribed entity, so /v1/alerts answers both alert types.
+	if _, _, err := accounts.Subscribe(ctx, acct.ID, "country", "US"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := accounts.AddOutageAlerts(ctx, []account.Outage{{ID: 1, Datasource: "bgp", EntityType: "country", EntityCode: "US",
+		EntityName: "United States of America", Time: 3000, Level: "critical", Condition: "< historical * 0.5", Value: 20, HistoryValue: 100, Method: "median", Window: 86400}}); err != nil {
+		t.Fatal(err)
+	}
+	reg := testRegistry(t)
+	_, ts := docServer(t, Deps{Entities: reg, Outages: testOutages(t), SQL: engine,
+		Accounts: accounts, Alerts: accounts, Settings: accounts, Sessions: accounts, Subscriptions: accounts})
 	doc, _ := loadDoc(t, ts.URL)
 	doc.Servers = openapi3.Servers{{URL: ts.URL}}
 	// Bodies kin-openapi does not decode itself: checked by content type.
@@ -134,7 +157,18 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		body   string // POST: a text/plain body
 		accept string
 		route  string // the path the route is found by, when the path's parameter holds a slash
+		keyed  bool   // with the account's key
 	}{
+		{path: "/v1/account", status: 200, keyed: true},
+		{path: "/v1/alerts", status: 200, keyed: true},
+		{path: "/v1/alerts?type=outage&items=5", status: 200, keyed: true},
+		{path: "/v1/alerts?kind=nope", status: 400, keyed: true},
+		{path: "/v1/alerts/settings", status: 200, keyed: true},
+		{path: "/v1/subscriptions", status: 200, keyed: true},
+		{path: "/v1/subscriptions", status: 201, method: "POST", body: `{"entity_type": "asn", "entity_code": "AS15169"}`, keyed: true},
+		{path: "/v1/subscriptions/asn/15169", status: 200, method: "DELETE", keyed: true},
+		{path: "/v1/subscriptions/asn/15169", status: 404, method: "DELETE", keyed: true},
+		{path: "/v1/alerts/1/ack", status: 200, method: "POST", keyed: true},
 		{path: "/sql", status: 200, method: "POST", body: "SELECT 1 AS x"},
 		{path: "/sql", status: 200, method: "POST", body: "SELECT 1 AS x", accept: "text/csv"},
 		{path: "/sql", status: 200, method: "POST", body: "SELECT 1 AS x", accept: query.ContentTypeArrow},
@@ -182,9 +216,15 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 			}
 			if tt.body != "" {
 				req.Header.Set("Content-Type", "text/plain")
+				if strings.HasPrefix(tt.body, "{") {
+					req.Header.Set("Content-Type", "application/json")
+				}
 			}
 			if tt.accept != "" {
 				req.Header.Set("Accept", tt.accept)
+			}
+			if tt.keyed {
+				req.Header.Set("X-Auth-Token", key)
 			}
 			// Redirects are answers to check, not to follow.
 			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
