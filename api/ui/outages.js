@@ -178,16 +178,19 @@ function legend() {
 }
 
 // levelSpans turns a signal's per-bin levels (the detector's state after each bin) into
-// periods out of normal.
+// periods out of normal. A bin without a verdict (null: no point) leaves the state as it
+// was, so a missing bin does not cut a period; the last period ends with the last verdict.
 function levelSpans(s) {
   const out = [];
-  let open = null;
+  let open = null, last = 0;
   (s.levels || []).forEach((l, i) => {
+    if (!l) return;
     const t = s.from + i * s.step;
+    last = t + s.step;
     if (open && l !== open.level) { open.end = t; out.push(open); open = null; }
-    if (!open && l && l !== 'normal') open = {start: t, level: l};
+    if (!open && l !== 'normal') open = {start: t, level: l};
   });
-  if (open) { open.end = s.from + (s.levels.length) * s.step; out.push(open); }
+  if (open) { open.end = last; out.push(open); }
   return out;
 }
 
