@@ -421,3 +421,65 @@ func TestEntitiesQueryHTTP(t *testing.T) {
 		})
 	}
 }
+
+// The routes that refuse unknown query parameters (entities, outages) accept exactly the
+// ones the document lists: each documented one is not refused as unknown, and the refusal of
+// another one names the documented ones.
+func TestOpenAPIQueryParametersAreTheAcceptedOnes(t *testing.T) {
+	_, ts := docServer(t, Deps{Entities: testRegistry(t), Outages: testOutages(t)})
+	doc, _ := loadDoc(t, ts.URL)
+	checked := 0
+	for path, item := range doc.Paths.Map() {
+		op := item.Get
+		if op == nil || !strings.HasPrefix(path, "/v2/") && !strings.HasPrefix(path, "/ioda/") {
+			continue
+		}
+		u := strings.NewReplacer("{entityType}", "country", "{entityCode}", "US").Replace(path)
+		var names []string
+		for _, p := range op.Parameters {
+			if p.Value.In == "query" {
+				names = append(names, p.Value.Name)
+			}
+		}
+		unknown := func(q string) string {
+			t.Helper()
+			resp, err := http.Get(ts.URL + u + "?" + q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var env struct {
+				Error *string `json:"error"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+				t.Fatalf("%s?%s: %v", u, q, err)
+			}
+			if env.Error != nil && strings.Contains(*env.Error, "unknown parameter") {
+				return *env.Error
+			}
+			return ""
+		}
+		for _, n := range names {
+			if e := unknown(n + "=1"); e != "" {
+				t.Errorf("%s: documented parameter %s refused: %s", path, n, e)
+			}
+		}
+		// The refusal names the accepted parameters ("allowed: a, b" or "(want a, b)"): the
+		// documented ones, no more.
+		e := unknown("undocumented=1")
+		_, list, ok := strings.Cut(e, "allowed: ")
+		if !ok {
+			_, list, _ = strings.Cut(e, "(want ")
+		}
+		accepted := strings.Split(strings.TrimSuffix(list, ")"), ", ")
+		slices.Sort(accepted)
+		slices.Sort(names)
+		if !slices.Equal(accepted, names) {
+			t.Errorf("%s: the route accepts %v, the document lists %v (refusal: %q)", path, accepted, names, e)
+		}
+		checked++
+	}
+	if checked < 5 {
+		t.Errorf("only %d routes checked", checked)
+	}
+}
