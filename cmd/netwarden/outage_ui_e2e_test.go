@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"image/png"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,11 +127,17 @@ func TestOutageDashboardE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A region code is any string without blanks, and its name is the code: this one is HTML
+	// that the pages must show as text (no slash: /v2/signals/raw/{type}/{code} cannot
+	// address a code holding one).
+	const hostile = `<b>xss<i>`
 	ents := []simulate.EntitySpec{{Type: "country", Code: "US", Size: 20000, UTCOffset: -5}, {Type: "asn", Code: "15169", Size: 3000},
-		{Type: "region", Code: "5332921", Size: 4000, UTCOffset: -8}, {Type: "country", Code: "VE", Size: 5000, UTCOffset: -4}}
+		{Type: "region", Code: "5332921", Size: 4000, UTCOffset: -8}, {Type: "country", Code: "VE", Size: 5000, UTCOffset: -4},
+		{Type: "region", Code: hostile, Size: 3000}}
 	inj := []simulate.Injection{
 		{ID: "us", EntityType: "country", EntityCode: "US", Start: now.Add(-27 * time.Hour), End: now.Add(-24 * time.Hour), Datasources: simulate.Datasources},
 		{ID: "google", EntityType: "asn", EntityCode: "15169", Start: now.Add(-2 * time.Hour), End: now.Add(24 * time.Hour), Datasources: []string{simulate.DatasourceBGP, simulate.DatasourcePing}},
+		{ID: "hostile", EntityType: "region", EntityCode: hostile, Start: now.Add(-2 * time.Hour), End: now.Add(24 * time.Hour), Datasources: []string{simulate.DatasourceBGP}},
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", s.kport)), kgo.DefaultProduceTopic(broker.TopicTelemetry))
 	if err != nil {
@@ -160,6 +167,7 @@ func TestOutageDashboardE2E(t *testing.T) {
 		Level    string `json:"level"`
 	}
 	deadline := time.Now().Add(3 * time.Minute)
+	hostileSeen := false
 	for {
 		var env struct {
 			Data []event `json:"data"`
@@ -171,8 +179,9 @@ func TestOutageDashboardE2E(t *testing.T) {
 		for _, e := range env.Data {
 			ongoing = ongoing || e.Location == "asn/15169" && e.Ongoing
 			ended = ended || e.Location == "country/US" && !e.Ongoing
+			hostileSeen = hostileSeen || e.Location == "region/"+hostile
 		}
-		if ongoing && ended {
+		if ongoing && ended && hostileSeen {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -197,6 +206,12 @@ func TestOutageDashboardE2E(t *testing.T) {
 	}
 	if most := text(t, ctx, "#summary-table"); !strings.Contains(most, "United States of America") || !strings.Contains(most, "AS15169") {
 		t.Errorf("most affected: %q", most)
+	}
+	if !strings.Contains(ongoing, hostile) {
+		t.Errorf("the region named %s is not shown as text among the ongoing outages: %q", hostile, ongoing)
+	}
+	if n := val(t, ctx, "injected elements", chromedp.Evaluate[int](`document.querySelectorAll('#main b, #main i').length`)); n != 0 {
+		t.Errorf("an entity name was rendered as HTML: %d elements", n)
 	}
 	outageShot(t, ctx, "outages")
 	// The entity search (GET /v2/entities/query?search=) finds the AS by its organisation.
@@ -279,6 +294,18 @@ func TestOutageDashboardE2E(t *testing.T) {
 	}
 	cdp(t, ctx, "taller viewport", 10*time.Second, chromedp.EmulateViewport(1100, 1000))
 	outageShot(t, ctx, "entity")
+
+	// The hostile region's page: its name as the title, as text.
+	cdp(t, ctx, "hostile entity page", time.Minute,
+		chromedp.Navigate(base+"/ui/entity/region/"+url.PathEscape(hostile)),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="entity"] figure.signal`)),
+	)
+	if title := text(t, ctx, "#entity-title"); title != hostile {
+		t.Errorf("hostile entity page title %q", title)
+	}
+	if n := val(t, ctx, "injected elements", chromedp.Evaluate[int](`document.querySelectorAll('#main b, #main i').length`)); n != 0 {
+		t.Errorf("the entity page rendered the entity's name as HTML: %d elements", n)
+	}
 }
 
 // outageShot is screenshot with this issue's bound: a PNG of at most 120 KB.
