@@ -5,17 +5,14 @@
 'use strict';
 
 const DAY = 86400;
-const levelOrder = {normal: 0, warning: 1, critical: 2};
 const dsNames = {bgp: 'BGP (visible /24s)', 'ping-slash24': 'Active probing (responsive /24s)', 'ucsd-nt': 'Telescope (unique sources)'};
 
 // iodaData unwraps an IODA v2 envelope.
 function iodaData(r) { return (r && r.data) || []; }
 
-// evEntity reads an event's or alert's entity (netwarden's entity_type/entity_code, or an
-// IODA-style entity object or "type/code" location).
+// evEntity reads a summary's entity object or an event's "type/code" location.
 function evEntity(e) {
   if (e.entity && typeof e.entity === 'object') return {type: e.entity.type, code: e.entity.code, name: e.entity.name || e.entity.code};
-  if (e.entity_type) return {type: e.entity_type, code: e.entity_code, name: e.entity_name || e.entity_code};
   if (typeof e.location === 'string' && e.location.includes('/')) {
     const [type, code] = e.location.split('/');
     return {type, code, name: e.location_name || code};
