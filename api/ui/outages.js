@@ -214,14 +214,17 @@ function signalChart(s, alerts, from, until) {
   const ymax = Math.max(1, ...vals.filter(v => typeof v === 'number'), ...base.filter(v => typeof v === 'number')) * 1.08;
   const x = t => L + (W - L - R) * (t - from) / Math.max(1, until - from);
   const y = v => H - B - (H - B - T) * v / ymax;
+  // A bin between two missing ones is a zero-length segment: a dot (round caps), not nothing.
   const path = (series) => {
-    let d = '', pen = false;
+    let d = '', run = 0;
+    const end = () => { if (run === 1) d += 'h0'; run = 0; };
     series.forEach((v, i) => {
-      if (typeof v !== 'number') { pen = false; return; }
+      if (typeof v !== 'number') { end(); return; }
       const px = x(t0 + i * step + step / 2).toFixed(1), py = y(v).toFixed(1);
-      d += (pen ? 'L' : 'M') + px + ',' + py;
-      pen = true;
+      d += (run ? 'L' : 'M') + px + ',' + py;
+      run++;
     });
+    end();
     return d;
   };
   const g = svg('svg', {class: 'chart signal', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${s.datasource} signal with baseline`});

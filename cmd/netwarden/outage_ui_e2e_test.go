@@ -234,13 +234,16 @@ func TestOutageDashboardE2E(t *testing.T) {
 		DS              string
 		Value, Baseline int
 		Critical, Marks int
+		Runs, Dots      int // the value line's pieces, and those of one bin
 	}
 	charts := val(t, ctx, "charts", chromedp.Evaluate[[]chart](`[...document.querySelectorAll('figure.signal')].map(f => ({
 		DS: f.dataset.datasource,
 		Value: (f.querySelector('path.value').getAttribute('d') || '').length,
 		Baseline: (f.querySelector('path.baseline').getAttribute('d') || '').length,
 		Critical: f.querySelectorAll('rect.span.critical').length,
-		Marks: f.querySelectorAll('g.alert-mark.critical').length}))`))
+		Marks: f.querySelectorAll('g.alert-mark.critical').length,
+		Runs: (f.querySelector('path.value').getAttribute('d').match(/M/g) || []).length,
+		Dots: (f.querySelector('path.value').getAttribute('d').match(/h0/g) || []).length}))`))
 	if len(charts) != 3 {
 		t.Fatalf("entity page charts: %+v", charts)
 	}
@@ -249,16 +252,33 @@ func TestOutageDashboardE2E(t *testing.T) {
 	// missing bin, or this data cannot check that.
 	var sig struct {
 		Data [][]struct {
-			Datasource string    `json:"datasource"`
-			Levels     []*string `json:"levels"`
+			Datasource string     `json:"datasource"`
+			Levels     []*string  `json:"levels"`
+			Values     []*float64 `json:"values"`
 		} `json:"data"`
 	}
 	pageFrom := val(t, ctx, "page range", chromedp.Evaluate[int64](`Math.floor(Date.now() / 1000) - 7 * 86400`))
 	if _, err := s.get(fmt.Sprintf("/v2/signals/raw/asn/15169?from=%d&until=%d", pageFrom, time.Now().Unix()), &sig); err != nil || len(sig.Data) != 1 {
 		t.Fatalf("signals: %v %+v", err, sig)
 	}
+	// The value line has one piece per run of bins with a value, a dot for a run of one.
 	runs, gapped := map[string]int{}, false
+	pieces, dots := map[string]int{}, map[string]int{}
 	for _, g := range sig.Data[0] {
+		n := 0
+		for _, v := range append(g.Values, nil) {
+			if v != nil {
+				n++
+				continue
+			}
+			if n > 0 {
+				pieces[g.Datasource]++
+			}
+			if n == 1 {
+				dots[g.Datasource]++
+			}
+			n = 0
+		}
 		prev, gap := "", false
 		for _, l := range g.Levels {
 			if l == nil {
@@ -276,6 +296,9 @@ func TestOutageDashboardE2E(t *testing.T) {
 		t.Errorf("no critical run of AS15169 holds a missing bin: the data cannot check the charts' gaps")
 	}
 	for _, c := range charts {
+		if c.Runs != pieces[c.DS] || c.Dots != dots[c.DS] {
+			t.Errorf("%s: value line in %d pieces with %d dots; the signal has %d runs of bins, %d of one bin", c.DS, c.Runs, c.Dots, pieces[c.DS], dots[c.DS])
+		}
 		if c.Critical != runs[c.DS] {
 			t.Errorf("%s: %d critical periods drawn, %d runs of critical verdicts", c.DS, c.Critical, runs[c.DS])
 		}
