@@ -50,13 +50,16 @@ func (s *Server) toEntityJSON(e entity.Entity) entityJSON {
 			attrs[k] = v
 		}
 	}
-	// fqid as the outage routes name it (a region's continent is its country's); a region
-	// also carries its country's name, as IODA's do.
-	full := s.lookupEntity(e.Type, e.Code)
-	attrs["fqid"] = entityFQID(full)
-	if n := full.Attrs["country_name"]; e.Type == entity.TypeRegion && n != "" {
-		attrs["country_name"] = n
+	// fqid as the outage routes name it (a region's continent is its country's, so only a
+	// region is looked up again); a region also carries its country's name, as IODA's do.
+	full := e
+	if e.Type == entity.TypeRegion {
+		full = s.lookupEntity(e.Type, e.Code)
+		if n := full.Attrs["country_name"]; n != "" {
+			attrs["country_name"] = n
+		}
 	}
+	attrs["fqid"] = entityFQID(full)
 	return entityJSON{Code: e.Code, Name: e.Name, Type: e.Type, Subnames: []string{}, Attrs: attrs}
 }
 

@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/netwarden/netwarden/query"
 )
 
 // routeDocs registers the entity query, the OpenAPI document and its page.
@@ -126,12 +128,13 @@ type oaOp struct {
 	tag, summary string
 	auth         string
 	params       []oaParam
-	body         oaJS     // request body schema (JSON), nil: none
-	bodyTypes    []string // other accepted content types
-	status       int      // success status
-	also         []int    // other success statuses with the same body
-	resp         oaJS     // success body schema
-	respType     string   // success content type when not JSON
+	body         oaJS            // request body schema (JSON), nil: none
+	bodyTypes    []string        // other accepted content types
+	status       int             // success status
+	also         []int           // other success statuses with the same body
+	resp         oaJS            // success body schema
+	respType     string          // success content type when not JSON
+	respAlso     map[string]oaJS // other success content types (by Accept or by path) and their schemas
 	errors       []int
 	errorSchemas map[int]oaJS // error answers not shaped {"error": ...}
 }
@@ -191,7 +194,7 @@ func oaOps() []oaOp {
 			resp: oaObj("lists", oaArr(oaRef("List"))), errors: []int{401, 503}},
 		oaOp{method: "POST", path: "/sql", tag: "sql", auth: "sql", summary: "One read-only SELECT over history (DuckDB)",
 			body: oaObj("sql!", oaStr("")), bodyTypes: []string{"text/plain"},
-			resp: oaArr(oaAnyObj), errors: []int{400, 401, 403, 408, 413, 422, 503}},
+			resp: oaRef("SQLResult"), respAlso: map[string]oaJS{"text/csv": oaStr(""), query.ContentTypeArrow: oaStr("Arrow IPC stream")}, errors: []int{400, 401, 403, 408, 413, 422, 503}},
 		oaOp{method: "POST", path: "/admin/check", tag: "admin", auth: "admin", summary: "Consistency check of history against the live state (audit=1: against the topic)",
 			params: []oaParam{oaQ("audit", "1 to audit history against the topic")}, resp: oaAnyObj, errors: []int{401, 403, 503}},
 		oaOp{method: "GET", path: "/v1/account", tag: "account", auth: "read", summary: "The key's account, plan, usage and key",
@@ -219,7 +222,8 @@ func oaOps() []oaOp {
 		oaOp{method: "GET", path: "/readyz", tag: "operations", summary: "Readiness: 503 while the live state is rebuilt", resp: oaObj("status!", oaStr("ready")), errors: []int{503}},
 		oaOp{method: "GET", path: "/ui", tag: "dashboard", summary: "Redirect to /ui/", status: 301, resp: oaRef("Error")},
 		oaOp{method: "GET", path: "/ui/*path", tag: "dashboard", auth: "session", summary: "Dashboard pages (HTML), assets, and /ui/session (JSON: account, scopes, csrf)",
-			params: []oaParam{oaPath("path", "/, /alerts, /ip/{ip}, /outages, /entity/{type}/{code}, /assets/{file}, /session")}, respType: "text/html", errors: []int{401, 404}},
+			params: []oaParam{oaPath("path", "/, /alerts, /subscriptions, /ip/{ip}, /outages, /entity/{type}/{code}, /assets/{file}, /session")}, respType: "text/html",
+			respAlso: map[string]oaJS{"application/json": oaRef("Session"), "text/javascript": oaStr(""), "text/css": oaStr("")}, errors: []int{401, 404}},
 		oaOp{method: "POST", path: "/ui/login", tag: "dashboard", summary: "Sign in with an API key: sets the session cookie",
 			body: oaObj("key!", oaStr("")), resp: oaRef("Session"), errors: []int{400, 401, 403}},
 		oaOp{method: "POST", path: "/ui/logout", tag: "dashboard", auth: "session", summary: "End the session", resp: oaObj("signed_out", oaBool), errors: []int{403}},
@@ -272,7 +276,9 @@ func oaIODA2(data oaJS) oaJS {
 func oaSchemas() oaJS {
 	level := oaJS{"type": "string", "enum": []string{"normal", "warning", "critical"}}
 	return oaJS{
-		"Error":  oaObj("error!", oaStr("")),
+		"Error": oaObj("error!", oaStr("")),
+		"SQLResult": oaObj("columns!", oaArr(oaObj("name!", oaStr(""), "type!", oaStr("DuckDB type"))), "rows!", oaArr(oaJS{"type": "array", "items": oaJS{}, "description": "one value per column"}),
+			"truncated!", oaJS{"type": "boolean", "description": "the result was cut at the row or byte limit"}),
 		"Change": oaObj("timestamp!", oaInt, "command!", oaJS{"type": "string", "enum": []string{"add", "rem"}}, "ip", oaStr(""), "domain", oaStr(""), "email", oaStr(""), "blacklist_change!", oaStr(""), "blacklists!", oaStr("comma-separated"), "resource", oaStr("the covering entry"), "inside", oaBool),
 		"Lookup": oaObj("response!", oaArr(oaStr("")), "inside", oaArr(oaObj("ip", oaStr(""), "blacklists", oaArr(oaStr("")))), "inside_total", oaInt),
 		"List": oaObj("name!", oaStr(""), "kind!", oaStr(""), "source", oaStr(""), "format", oaStr(""), "status!", oaJS{"type": "string", "enum": []string{"pending", "ok", "unhealthy"}},
@@ -427,6 +433,11 @@ func oaOperation(o oaOp, head bool) oaJS {
 			ok["content"] = oaJS{o.respType: oaJS{"schema": oaStr("")}}
 		case o.resp != nil:
 			ok["content"] = oaJS{"application/json": oaJS{"schema": o.resp}}
+		}
+		if content, _ := ok["content"].(oaJS); content != nil {
+			for t, schema := range o.respAlso {
+				content[t] = oaJS{"schema": schema}
+			}
 		}
 	}
 	resps := oaJS{oaItoa(status): ok}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,7 +21,9 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/netwarden/netwarden/detect"
+	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/entity"
+	"github.com/netwarden/netwarden/query"
 	"github.com/netwarden/netwarden/stream/outage"
 )
 
@@ -107,9 +111,41 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // Real answers of the server validate against the document (status, content type, body
 // schema), by kin-openapi's response validator.
 func TestOpenAPIResponsesValidate(t *testing.T) {
-	_, ts := docServer(t, Deps{Entities: testRegistry(t), Outages: testOutages(t)})
+	engine, err := query.NewPool(query.Config{HistoryDir: t.TempDir()}, func() *exec.Cmd { return exec.Command(os.Args[0], "-test.run=^$") },
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	acfg := account.Config{Path: filepath.Join(t.TempDir(), "netwarden.db")}
+	acfg.Defaults()
+	accounts, err := account.Open(acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { accounts.Close() })
+	ctx := context.Background()
+	acct, key, err := accounts.Create(ctx, "a@example.com", "BUSINESS", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An outage alert of a subscribed entity, so /v1/alerts answers both alert types.
+	if _, _, err := accounts.Subscribe(ctx, acct.ID, "country", "US"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := accounts.AddOutageAlerts(ctx, []account.Outage{{ID: 1, Datasource: "bgp", EntityType: "country", EntityCode: "US",
+		EntityName: "United States of America", Time: 3000, Level: "critical", Condition: "< historical * 0.5", Value: 20, HistoryValue: 100, Method: "median", Window: 86400}}); err != nil {
+		t.Fatal(err)
+	}
+	reg := testRegistry(t)
+	_, ts := docServer(t, Deps{Entities: reg, Outages: testOutages(t), SQL: engine,
+		Accounts: accounts, Alerts: accounts, Settings: accounts, Sessions: accounts, Subscriptions: accounts})
 	doc, _ := loadDoc(t, ts.URL)
 	doc.Servers = openapi3.Servers{{URL: ts.URL}}
+	// Bodies kin-openapi does not decode itself: checked by content type.
+	openapi3filter.RegisterBodyDecoder(query.ContentTypeArrow, openapi3filter.FileBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/javascript", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/css", openapi3filter.PlainBodyDecoder)
 	router, err := legacy.NewRouter(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -117,39 +153,78 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 	for _, tt := range []struct {
 		path   string
 		status int
+		method string // default GET
+		body   string // POST: a text/plain body
+		accept string
+		route  string // the path the route is found by, when the path's parameter holds a slash
+		keyed  bool   // with the account's key
 	}{
-		{"/v2/entities/query?entityType=country&search=united", 200},
-		{"/v2/entities/query?relatedTo=country/US&limit=5&page=0", 200},
-		{"/v2/entities/query?entityType=asn&entityCode=3307,15169", 200},
-		{"/v2/entities/query?relatedTo=planet/earth", 400},
-		{"/v2/entities/query?limit=0", 400},
-		{"/healthz", 200},
-		{"/readyz", 200},
-		{"/v1/account", 401},
-		{"/lists", 503},
-		{"/openapi.json", 200},
-		{"/metrics", 200},
-		{"/docs", 200},
-		{"/badip/192.0.2.1", 503},
-		{"/metadata/changes/ip/192.0.2.1", 503},
-		{"/v1/alerts", 401},
-		{"/v1/alerts/watchlist/192.0.2.1", 401},
-		{"/ui/session", 401},
-		{"/ui", 301},
-		{"/ioda/data/alerts?from=0&until=20000&annotateMeta=true", 200},
-		{"/ioda/data/alerts?from=0&until=20000&human=true&meta=country/US", 200},
-		{"/ioda/data/alerts?until=20000", 400},
-		{"/v2/outages/alerts?from=0&until=20000", 200},
-		{"/v2/outages/events?from=0&until=20000", 200},
-		{"/v2/outages/events?from=0&until=20000&entityType=country&entityCode=XX1", 400},
-		{"/v2/outages/summary?from=0&until=20000", 200},
-		{"/v2/signals/raw/country/US?from=0&until=6000", 200},
-		{"/v2/signals/raw/planet/US?from=0&until=6000", 400},
+		{path: "/v1/account", status: 200, keyed: true},
+		{path: "/v1/alerts", status: 200, keyed: true},
+		{path: "/v1/alerts?type=outage&items=5", status: 200, keyed: true},
+		{path: "/v1/alerts?kind=nope", status: 400, keyed: true},
+		{path: "/v1/alerts/settings", status: 200, keyed: true},
+		{path: "/v1/subscriptions", status: 200, keyed: true},
+		{path: "/v1/subscriptions", status: 201, method: "POST", body: `{"entity_type": "asn", "entity_code": "AS15169"}`, keyed: true},
+		{path: "/v1/subscriptions/asn/15169", status: 200, method: "DELETE", keyed: true},
+		{path: "/v1/subscriptions/asn/15169", status: 404, method: "DELETE", keyed: true},
+		{path: "/v1/alerts/1/ack", status: 200, method: "POST", keyed: true},
+		{path: "/sql", status: 200, method: "POST", body: "SELECT 1 AS x"},
+		{path: "/sql", status: 200, method: "POST", body: "SELECT 1 AS x", accept: "text/csv"},
+		{path: "/sql", status: 200, method: "POST", body: "SELECT 1 AS x", accept: query.ContentTypeArrow},
+		{path: "/sql", status: 400, method: "POST", body: "DELETE FROM x"},
+		{path: "/ui/outages", status: 200},
+		{path: "/ui/entity/country/US", status: 200, route: "/ui/x"},
+		{path: "/ui/assets/outages.js", status: 200, route: "/ui/x"},
+		{path: "/ui/assets/outages.css", status: 200, route: "/ui/x"},
+		{path: "/v2/entities/query?entityType=country&search=united", status: 200},
+		{path: "/v2/entities/query?relatedTo=country/US&limit=5&page=0", status: 200},
+		{path: "/v2/entities/query?entityType=asn&entityCode=3307,15169", status: 200},
+		{path: "/v2/entities/query?relatedTo=planet/earth", status: 400},
+		{path: "/v2/entities/query?limit=0", status: 400},
+		{path: "/healthz", status: 200},
+		{path: "/readyz", status: 200},
+		{path: "/v1/account", status: 401},
+		{path: "/lists", status: 503},
+		{path: "/openapi.json", status: 200},
+		{path: "/metrics", status: 200},
+		{path: "/docs", status: 200},
+		{path: "/badip/192.0.2.1", status: 503},
+		{path: "/metadata/changes/ip/192.0.2.1", status: 503},
+		{path: "/v1/alerts", status: 401},
+		{path: "/v1/alerts/watchlist/192.0.2.1", status: 401},
+		{path: "/ui/session", status: 401},
+		{path: "/ui", status: 301},
+		{path: "/ioda/data/alerts?from=0&until=20000&annotateMeta=true", status: 200},
+		{path: "/ioda/data/alerts?from=0&until=20000&human=true&meta=country/US", status: 200},
+		{path: "/ioda/data/alerts?until=20000", status: 400},
+		{path: "/v2/outages/alerts?from=0&until=20000", status: 200},
+		{path: "/v2/outages/events?from=0&until=20000", status: 200},
+		{path: "/v2/outages/events?from=0&until=20000&entityType=country&entityCode=XX1", status: 400},
+		{path: "/v2/outages/summary?from=0&until=20000", status: 200},
+		{path: "/v2/signals/raw/country/US?from=0&until=6000", status: 200},
+		{path: "/v2/signals/raw/planet/US?from=0&until=6000", status: 400},
 	} {
-		t.Run(tt.path, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodGet, ts.URL+tt.path, nil)
+		t.Run(tt.method+tt.path+" "+tt.accept, func(t *testing.T) {
+			method, reqBody := cmp.Or(tt.method, http.MethodGet), io.Reader(nil)
+			if tt.body != "" {
+				reqBody = strings.NewReader(tt.body)
+			}
+			req, err := http.NewRequest(method, ts.URL+tt.path, reqBody)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.body != "" {
+				req.Header.Set("Content-Type", "text/plain")
+				if strings.HasPrefix(tt.body, "{") {
+					req.Header.Set("Content-Type", "application/json")
+				}
+			}
+			if tt.accept != "" {
+				req.Header.Set("Accept", tt.accept)
+			}
+			if tt.keyed {
+				req.Header.Set("X-Auth-Token", key)
 			}
 			// Redirects are answers to check, not to follow.
 			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -165,7 +240,12 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
 			}
-			route, params, err := router.FindRoute(req)
+			find := req
+			if tt.route != "" {
+				find = req.Clone(req.Context())
+				find.URL.Path = tt.route
+			}
+			route, params, err := router.FindRoute(find)
 			if err != nil {
 				t.Fatalf("find route: %v", err)
 			}
@@ -339,5 +419,67 @@ func TestEntitiesQueryHTTP(t *testing.T) {
 				t.Errorf("status %d, error %v, data %v; want 400 with the error in the envelope", code, a.Error, a.Data)
 			}
 		})
+	}
+}
+
+// The routes that refuse unknown query parameters (entities, outages) accept exactly the
+// ones the document lists: each documented one is not refused as unknown, and the refusal of
+// another one names the documented ones.
+func TestOpenAPIQueryParametersAreTheAcceptedOnes(t *testing.T) {
+	_, ts := docServer(t, Deps{Entities: testRegistry(t), Outages: testOutages(t)})
+	doc, _ := loadDoc(t, ts.URL)
+	checked := 0
+	for path, item := range doc.Paths.Map() {
+		op := item.Get
+		if op == nil || !strings.HasPrefix(path, "/v2/") && !strings.HasPrefix(path, "/ioda/") {
+			continue
+		}
+		u := strings.NewReplacer("{entityType}", "country", "{entityCode}", "US").Replace(path)
+		var names []string
+		for _, p := range op.Parameters {
+			if p.Value.In == "query" {
+				names = append(names, p.Value.Name)
+			}
+		}
+		unknown := func(q string) string {
+			t.Helper()
+			resp, err := http.Get(ts.URL + u + "?" + q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var env struct {
+				Error *string `json:"error"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+				t.Fatalf("%s?%s: %v", u, q, err)
+			}
+			if env.Error != nil && strings.Contains(*env.Error, "unknown parameter") {
+				return *env.Error
+			}
+			return ""
+		}
+		for _, n := range names {
+			if e := unknown(n + "=1"); e != "" {
+				t.Errorf("%s: documented parameter %s refused: %s", path, n, e)
+			}
+		}
+		// The refusal names the accepted parameters ("allowed: a, b" or "(want a, b)"): the
+		// documented ones, no more.
+		e := unknown("undocumented=1")
+		_, list, ok := strings.Cut(e, "allowed: ")
+		if !ok {
+			_, list, _ = strings.Cut(e, "(want ")
+		}
+		accepted := strings.Split(strings.TrimSuffix(list, ")"), ", ")
+		slices.Sort(accepted)
+		slices.Sort(names)
+		if !slices.Equal(accepted, names) {
+			t.Errorf("%s: the route accepts %v, the document lists %v (refusal: %q)", path, accepted, names, e)
+		}
+		checked++
+	}
+	if checked < 5 {
+		t.Errorf("only %d routes checked", checked)
 	}
 }

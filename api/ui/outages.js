@@ -5,17 +5,14 @@
 'use strict';
 
 const DAY = 86400;
-const levelOrder = {normal: 0, warning: 1, critical: 2};
 const dsNames = {bgp: 'BGP (visible /24s)', 'ping-slash24': 'Active probing (responsive /24s)', 'ucsd-nt': 'Telescope (unique sources)'};
 
 // iodaData unwraps an IODA v2 envelope.
 function iodaData(r) { return (r && r.data) || []; }
 
-// evEntity reads an event's or alert's entity (netwarden's entity_type/entity_code, or an
-// IODA-style entity object or "type/code" location).
+// evEntity reads a summary's entity object or an event's "type/code" location.
 function evEntity(e) {
   if (e.entity && typeof e.entity === 'object') return {type: e.entity.type, code: e.entity.code, name: e.entity.name || e.entity.code};
-  if (e.entity_type) return {type: e.entity_type, code: e.entity_code, name: e.entity_name || e.entity_code};
   if (typeof e.location === 'string' && e.location.includes('/')) {
     const [type, code] = e.location.split('/');
     return {type, code, name: e.location_name || code};
@@ -178,16 +175,19 @@ function legend() {
 }
 
 // levelSpans turns a signal's per-bin levels (the detector's state after each bin) into
-// periods out of normal.
+// periods out of normal. A bin without a verdict (null: no point) leaves the state as it
+// was, so a missing bin does not cut a period; the last period ends with the last verdict.
 function levelSpans(s) {
   const out = [];
-  let open = null;
+  let open = null, last = 0;
   (s.levels || []).forEach((l, i) => {
+    if (!l) return;
     const t = s.from + i * s.step;
+    last = t + s.step;
     if (open && l !== open.level) { open.end = t; out.push(open); open = null; }
-    if (!open && l && l !== 'normal') open = {start: t, level: l};
+    if (!open && l !== 'normal') open = {start: t, level: l};
   });
-  if (open) { open.end = s.from + (s.levels.length) * s.step; out.push(open); }
+  if (open) { open.end = last; out.push(open); }
   return out;
 }
 
@@ -214,14 +214,17 @@ function signalChart(s, alerts, from, until) {
   const ymax = Math.max(1, ...vals.filter(v => typeof v === 'number'), ...base.filter(v => typeof v === 'number')) * 1.08;
   const x = t => L + (W - L - R) * (t - from) / Math.max(1, until - from);
   const y = v => H - B - (H - B - T) * v / ymax;
+  // A bin between two missing ones is a zero-length segment: a dot (round caps), not nothing.
   const path = (series) => {
-    let d = '', pen = false;
+    let d = '', run = 0;
+    const end = () => { if (run === 1) d += 'h0'; run = 0; };
     series.forEach((v, i) => {
-      if (typeof v !== 'number') { pen = false; return; }
+      if (typeof v !== 'number') { end(); return; }
       const px = x(t0 + i * step + step / 2).toFixed(1), py = y(v).toFixed(1);
-      d += (pen ? 'L' : 'M') + px + ',' + py;
-      pen = true;
+      d += (run ? 'L' : 'M') + px + ',' + py;
+      run++;
     });
+    end();
     return d;
   };
   const g = svg('svg', {class: 'chart signal', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${s.datasource} signal with baseline`});

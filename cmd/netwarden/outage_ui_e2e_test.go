@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"image/png"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,16 +120,24 @@ func TestOutageDashboardE2E(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Hour)
 	start := now.Add(-72 * time.Hour)
 	cfg := simulate.Defaults()
-	cfg.Seed, cfg.Start, cfg.Duration, cfg.MissingRate = 7, start, 72*time.Hour, 0
+	// Missing bins (a tenth) fall inside the outages too: the charts must not cut the
+	// periods out of normal there.
+	cfg.Seed, cfg.Start, cfg.Duration, cfg.MissingRate = 7, start, 72*time.Hour, 0.1
 	gen, err := simulate.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A region code is any string without blanks, and its name is the code: this one is HTML
+	// that the pages must show as text (no slash: /v2/signals/raw/{type}/{code} cannot
+	// address a code holding one).
+	const hostile = `<b>xss<i>`
 	ents := []simulate.EntitySpec{{Type: "country", Code: "US", Size: 20000, UTCOffset: -5}, {Type: "asn", Code: "15169", Size: 3000},
-		{Type: "region", Code: "5332921", Size: 4000, UTCOffset: -8}, {Type: "country", Code: "VE", Size: 5000, UTCOffset: -4}}
+		{Type: "region", Code: "5332921", Size: 4000, UTCOffset: -8}, {Type: "country", Code: "VE", Size: 5000, UTCOffset: -4},
+		{Type: "region", Code: hostile, Size: 3000}}
 	inj := []simulate.Injection{
 		{ID: "us", EntityType: "country", EntityCode: "US", Start: now.Add(-27 * time.Hour), End: now.Add(-24 * time.Hour), Datasources: simulate.Datasources},
 		{ID: "google", EntityType: "asn", EntityCode: "15169", Start: now.Add(-2 * time.Hour), End: now.Add(24 * time.Hour), Datasources: []string{simulate.DatasourceBGP, simulate.DatasourcePing}},
+		{ID: "hostile", EntityType: "region", EntityCode: hostile, Start: now.Add(-2 * time.Hour), End: now.Add(24 * time.Hour), Datasources: []string{simulate.DatasourceBGP}},
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(fmt.Sprintf("127.0.0.1:%d", s.kport)), kgo.DefaultProduceTopic(broker.TopicTelemetry))
 	if err != nil {
@@ -158,6 +167,7 @@ func TestOutageDashboardE2E(t *testing.T) {
 		Level    string `json:"level"`
 	}
 	deadline := time.Now().Add(3 * time.Minute)
+	hostileSeen := false
 	for {
 		var env struct {
 			Data []event `json:"data"`
@@ -169,8 +179,9 @@ func TestOutageDashboardE2E(t *testing.T) {
 		for _, e := range env.Data {
 			ongoing = ongoing || e.Location == "asn/15169" && e.Ongoing
 			ended = ended || e.Location == "country/US" && !e.Ongoing
+			hostileSeen = hostileSeen || e.Location == "region/"+hostile
 		}
-		if ongoing && ended {
+		if ongoing && ended && hostileSeen {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -196,6 +207,12 @@ func TestOutageDashboardE2E(t *testing.T) {
 	if most := text(t, ctx, "#summary-table"); !strings.Contains(most, "United States of America") || !strings.Contains(most, "AS15169") {
 		t.Errorf("most affected: %q", most)
 	}
+	if !strings.Contains(ongoing, hostile) {
+		t.Errorf("the region named %s is not shown as text among the ongoing outages: %q", hostile, ongoing)
+	}
+	if n := val(t, ctx, "injected elements", chromedp.Evaluate[int](`document.querySelectorAll('#main b, #main i').length`)); n != 0 {
+		t.Errorf("an entity name was rendered as HTML: %d elements", n)
+	}
 	outageShot(t, ctx, "outages")
 	// The entity search (GET /v2/entities/query?search=) finds the AS by its organisation.
 	cdp(t, ctx, "entity search", 30*time.Second,
@@ -217,15 +234,74 @@ func TestOutageDashboardE2E(t *testing.T) {
 		DS              string
 		Value, Baseline int
 		Critical, Marks int
+		Runs, Dots      int // the value line's pieces, and those of one bin
 	}
 	charts := val(t, ctx, "charts", chromedp.Evaluate[[]chart](`[...document.querySelectorAll('figure.signal')].map(f => ({
 		DS: f.dataset.datasource,
 		Value: (f.querySelector('path.value').getAttribute('d') || '').length,
 		Baseline: (f.querySelector('path.baseline').getAttribute('d') || '').length,
 		Critical: f.querySelectorAll('rect.span.critical').length,
-		Marks: f.querySelectorAll('g.alert-mark.critical').length}))`))
+		Marks: f.querySelectorAll('g.alert-mark.critical').length,
+		Runs: (f.querySelector('path.value').getAttribute('d').match(/M/g) || []).length,
+		Dots: (f.querySelector('path.value').getAttribute('d').match(/h0/g) || []).length}))`))
 	if len(charts) != 3 {
 		t.Fatalf("entity page charts: %+v", charts)
+	}
+	// The critical periods drawn equal the runs of critical verdicts of the signals the page
+	// shows (bins without a verdict leave the level as it was); at least one run holds a
+	// missing bin, or this data cannot check that.
+	var sig struct {
+		Data [][]struct {
+			Datasource string     `json:"datasource"`
+			Levels     []*string  `json:"levels"`
+			Values     []*float64 `json:"values"`
+		} `json:"data"`
+	}
+	pageFrom := val(t, ctx, "page range", chromedp.Evaluate[int64](`Math.floor(Date.now() / 1000) - 7 * 86400`))
+	if _, err := s.get(fmt.Sprintf("/v2/signals/raw/asn/15169?from=%d&until=%d", pageFrom, time.Now().Unix()), &sig); err != nil || len(sig.Data) != 1 {
+		t.Fatalf("signals: %v %+v", err, sig)
+	}
+	// The value line has one piece per run of bins with a value, a dot for a run of one.
+	runs, gapped := map[string]int{}, false
+	pieces, dots := map[string]int{}, map[string]int{}
+	for _, g := range sig.Data[0] {
+		n := 0
+		for _, v := range append(g.Values, nil) {
+			if v != nil {
+				n++
+				continue
+			}
+			if n > 0 {
+				pieces[g.Datasource]++
+			}
+			if n == 1 {
+				dots[g.Datasource]++
+			}
+			n = 0
+		}
+		prev, gap := "", false
+		for _, l := range g.Levels {
+			if l == nil {
+				gap = gap || prev == "critical"
+				continue
+			}
+			if *l == "critical" && prev != "critical" {
+				runs[g.Datasource]++
+			}
+			gapped = gapped || gap && *l == "critical"
+			prev, gap = *l, false
+		}
+	}
+	if !gapped {
+		t.Errorf("no critical run of AS15169 holds a missing bin: the data cannot check the charts' gaps")
+	}
+	for _, c := range charts {
+		if c.Runs != pieces[c.DS] || c.Dots != dots[c.DS] {
+			t.Errorf("%s: value line in %d pieces with %d dots; the signal has %d runs of bins, %d of one bin", c.DS, c.Runs, c.Dots, pieces[c.DS], dots[c.DS])
+		}
+		if c.Critical != runs[c.DS] {
+			t.Errorf("%s: %d critical periods drawn, %d runs of critical verdicts", c.DS, c.Critical, runs[c.DS])
+		}
 	}
 	for _, c := range charts {
 		if c.Value < 100 || c.Baseline < 100 {
@@ -241,6 +317,18 @@ func TestOutageDashboardE2E(t *testing.T) {
 	}
 	cdp(t, ctx, "taller viewport", 10*time.Second, chromedp.EmulateViewport(1100, 1000))
 	outageShot(t, ctx, "entity")
+
+	// The hostile region's page: its name as the title, as text.
+	cdp(t, ctx, "hostile entity page", time.Minute,
+		chromedp.Navigate(base+"/ui/entity/region/"+url.PathEscape(hostile)),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-ready="entity"] figure.signal`)),
+	)
+	if title := text(t, ctx, "#entity-title"); title != hostile {
+		t.Errorf("hostile entity page title %q", title)
+	}
+	if n := val(t, ctx, "injected elements", chromedp.Evaluate[int](`document.querySelectorAll('#main b, #main i').length`)); n != 0 {
+		t.Errorf("the entity page rendered the entity's name as HTML: %d elements", n)
+	}
 }
 
 // outageShot is screenshot with this issue's bound: a PNG of at most 120 KB.

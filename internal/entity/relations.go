@@ -351,9 +351,14 @@ type hit struct {
 	ips       uint64
 }
 
-// relatedCached is related, computed once per entity when the registry has an index.
+// relatedCached is related, computed once per indexed entity. Codes without metadata
+// (any valid code is accepted, e.g. region/<anything>) are computed each time: caching them
+// would let anonymous queries grow the cache without bound.
 func (r *Registry) relatedCached(to Entity) []hit {
 	if r.idx == nil {
+		return r.related(to)
+	}
+	if _, known := r.idx.pos[[2]string{to.Type, to.Code}]; !known {
 		return r.related(to)
 	}
 	k := to.Type + "/" + to.Code

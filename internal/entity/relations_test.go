@@ -256,3 +256,37 @@ func TestQueryMatchesNaiveScan(t *testing.T) {
 		})
 	}
 }
+
+// Relations of codes without metadata are not cached: each distinct code a caller sends
+// (any string is a valid region code) would otherwise stay in memory for good.
+func TestRelatedCacheHoldsOnlyKnownEntities(t *testing.T) {
+	r := loadShared(t)
+	cached := func() int {
+		n := 0
+		r.idx.related.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	for _, rel := range []string{"country/US", "region/5332921"} {
+		if _, _, err := r.Query(Query{RelatedTo: rel, Limit: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	known := cached()
+	if known != 2 {
+		t.Fatalf("%d relations cached after two known entities' queries", known)
+	}
+	for i := range 1000 {
+		for _, rel := range []string{"region/no-such-" + strconv.Itoa(i), "asn/" + strconv.Itoa(4_000_000_000+i), "country/Q" + string(rune('M'+i%14))} {
+			es, _, err := r.Query(Query{RelatedTo: rel, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(es) != 0 {
+				t.Errorf("%s: related to %+v", rel, es)
+			}
+		}
+	}
+	if n := cached(); n != known {
+		t.Errorf("%d relations cached after unknown codes' queries, %d before", n, known)
+	}
+}
