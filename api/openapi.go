@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -179,9 +180,12 @@ func oaOps() []oaOp {
 	}
 	outageQuery := []oaParam{oaQReq("from", "Unix seconds"), oaQReq("until", "Unix seconds (after from)"),
 		oaQEnum("entityType", "", "country", "region", "asn"), oaQ("entityCode", "needs entityType; one code or a comma-separated list"), oaQ("datasource", "bgp, ping-slash24, ucsd-nt (as configured)"),
-		oaQInt("limit", "0..100000, default 10000"), oaQInt("page", "0-based"), oaQ("relatedTo", "type/code: the entities related to it (country/US: its regions and ASes)"),
-		oaQ("orderBy", "events, summary: time|score|name[/asc|desc]"), oaQ("format", "events: codf (default) or ioda"),
-		oaQ("overall", "events: true or bare (events are merged across datasources)"), oaQ("includeAlerts", "events: false"), oaQ("includeMetadata", "summary: accepted, metadata is always there")}
+		oaQInt("limit", "0..100000, default 10000"), oaQInt("page", "0-based"), oaQ("relatedTo", "type/code: the entities related to it (country/US: its regions and ASes)")}
+	// Each v2 route takes the common parameters and its own (api/outages.go's v2*Params).
+	orderBy := oaQ("orderBy", "time|score|name[/asc|desc]")
+	eventQuery := append(slices.Clip(outageQuery), orderBy, oaQ("format", "codf (default) or ioda"),
+		oaQ("overall", "true or bare (events are merged across datasources)"), oaQ("includeAlerts", "false"))
+	summaryQuery := append(slices.Clip(outageQuery), orderBy, oaQ("includeMetadata", "accepted; metadata is always there"))
 	ops := []oaOp{
 		history("ip"), history("domain"), history("email"),
 		lookup("ip"), lookup("domain"), lookup("email"),
@@ -247,9 +251,9 @@ func oaOps() []oaOp {
 		oaOp{method: "GET", path: "/v2/outages/alerts", tag: "outages", auth: "optional", summary: "Outage alerts (IODA v2)",
 			params: outageQuery, resp: oaIODA2(oaArr(oaRef("OutageAlert"))), errors: []int{400, 401, 422, 503}},
 		oaOp{method: "GET", path: "/v2/outages/events", tag: "outages", auth: "optional", summary: "Outage events: ongoing and ended in the range (IODA v2)",
-			params: outageQuery, resp: oaIODA2(oaArr(oaRef("OutageEvent"))), errors: []int{400, 401, 422, 503}},
+			params: eventQuery, resp: oaIODA2(oaArr(oaJS{"oneOf": []any{oaRef("OutageEvent"), oaRef("OutageEventIODA")}})), errors: []int{400, 401, 422, 503}},
 		oaOp{method: "GET", path: "/v2/outages/summary", tag: "outages", auth: "optional", summary: "Outage score per entity (IODA v2)",
-			params: outageQuery, resp: oaIODA2(oaArr(oaRef("OutageSummary"))), errors: []int{400, 401, 422, 503}},
+			params: summaryQuery, resp: oaIODA2(oaArr(oaRef("OutageSummary"))), errors: []int{400, 401, 422, 503}},
 		oaOp{method: "GET", path: "/v2/signals/raw/:entityType/:entityCode", tag: "outages", auth: "optional", summary: "Raw signals of an entity per datasource, with the detector's baseline",
 			params: []oaParam{oaPath("entityType", "country, region or asn"), oaPath("entityCode", ""), oaQReq("from", "Unix seconds"), oaQReq("until", "Unix seconds"),
 				oaQ("datasource", "bgp, ping-slash24, ucsd-nt (default all)"), oaQInt("maxPoints", "coarsen to IODA's step for at most this many points (0 or null: native bins)")},
@@ -301,6 +305,8 @@ func oaSchemas() oaJS {
 		"OutageEntity": oaObj("type!", oaStr(""), "code!", oaStr(""), "name!", oaStr(""), "attrs", oaJS{"type": "object", "description": "fqid, known=false for codes without metadata, and the entity's metadata"}),
 		"OutageAlert": oaObj("id!", oaInt, "datasource!", oaStr(""), "entity!", oaRef("OutageEntity"), "time!", oaInt, "level!", level,
 			"condition!", oaStr("e.g. < historical * 0.5"), "value!", oaNum, "historyValue!", oaNum, "method", oaStr(""), "window", oaJS{"type": "integer", "description": "seconds"}),
+		"OutageEventIODA": oaObj("entity!", oaRef("OutageEntity"), "from!", oaInt, "until!", oaJS{"type": "integer", "description": "the end, or while ongoing the detector's event time"},
+			"score!", oaNum, "datasource", oaStr("comma-separated"), "method", oaStr(""), "ongoing!", oaBool, "level", level, "datasources", oaArr(oaStr(""))),
 		"OutageEvent": oaObj("location!", oaStr("type/code"), "location_name", oaStr(""), "start!", oaInt, "duration!", oaInt, "uncertainty", oaNullable(oaInt),
 			"status", oaJS{"type": "integer", "description": "1 while ongoing"}, "fraction", oaNullable(oaNum), "score!", oaNum, "overlaps_window", oaBool, "method", oaStr(""),
 			"datasource", oaStr("comma-separated"), "end", oaNullable(oaInt), "ongoing!", oaBool, "level", level, "datasources", oaArr(oaStr(""))),

@@ -200,6 +200,7 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		{path: "/ioda/data/alerts?until=20000", status: 400},
 		{path: "/v2/outages/alerts?from=0&until=20000", status: 200},
 		{path: "/v2/outages/events?from=0&until=20000", status: 200},
+		{path: "/v2/outages/events?from=0&until=20000&format=ioda", status: 200},
 		{path: "/v2/outages/events?from=0&until=20000&entityType=country&entityCode=XX1", status: 400},
 		{path: "/v2/outages/summary?from=0&until=20000", status: 200},
 		{path: "/v2/signals/raw/country/US?from=0&until=6000", status: 200},
