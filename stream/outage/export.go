@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ type Exporter struct {
 	eventsFile string
 	lastID     int64
 	lastWM     int64
+	applied    bool // the current files reached the manifest and onFiles
 	seq        int
 	retired    []retired
 }
@@ -61,6 +63,12 @@ func NewExporter(s *Store, dir string, every time.Duration, onFiles func(alerts,
 
 // Run exports until ctx ends.
 func (x *Exporter) Run(ctx context.Context) error {
+	// onFiles (query.Pool.SetOutageFiles) takes absolute paths only.
+	dir, err := filepath.Abs(x.dir)
+	if err != nil {
+		return fmt.Errorf("outage export dir %q: %w", x.dir, err)
+	}
+	x.dir = dir
 	if err := os.RemoveAll(x.dir); err != nil {
 		return fmt.Errorf("clear outage export dir %q: %w", x.dir, err)
 	}
@@ -91,25 +99,29 @@ func (x *Exporter) Export(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if maxID == x.lastID && wm == x.lastWM && x.eventsFile != "" {
+	// A round that failed part-way (a file, the manifest or onFiles) is
+	// redone whole by the next one, changes or not.
+	if maxID == x.lastID && wm == x.lastWM && x.applied {
 		x.sweep()
 		return nil
 	}
+	x.applied = false
 	if maxID > x.lastID {
 		p := filepath.Join(x.dir, fmt.Sprintf("alerts-%012d-%012d.parquet", x.lastID+1, maxID))
 		if err := x.writeAlerts(ctx, p, x.lastID, maxID); err != nil {
 			return err
 		}
-		x.alertFiles = append(x.alertFiles, p)
-		if len(x.alertFiles) > MaxAlertFiles {
+		files := append(slices.Clone(x.alertFiles), p)
+		if len(files) > MaxAlertFiles {
 			all := filepath.Join(x.dir, fmt.Sprintf("alerts-%012d-%012d.parquet", 1, maxID))
 			if err := x.writeAlerts(ctx, all, 0, maxID); err != nil {
+				os.Remove(p) // in no view yet
 				return err
 			}
-			x.retire(x.alertFiles...)
-			x.alertFiles = []string{all}
+			x.retire(files...)
+			files = []string{all}
 		}
-		x.lastID = maxID
+		x.alertFiles, x.lastID = files, maxID
 	}
 	x.seq++
 	ev := filepath.Join(x.dir, fmt.Sprintf("events-%d-%06d.parquet", os.Getpid(), x.seq))
@@ -120,15 +132,16 @@ func (x *Exporter) Export(ctx context.Context) error {
 		x.retire(x.eventsFile)
 	}
 	x.eventsFile, x.lastWM = ev, wm
+	x.sweep()
 	if err := x.writeManifest(); err != nil {
 		return err
 	}
 	if x.onFiles != nil {
 		if err := x.onFiles(x.alertFiles, []string{x.eventsFile}); err != nil {
-			return err
+			return fmt.Errorf("set outage SQL files: %w", err)
 		}
 	}
-	x.sweep()
+	x.applied = true
 	return nil
 }
 

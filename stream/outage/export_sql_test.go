@@ -2,12 +2,14 @@ package outage_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/netwarden/netwarden/detect"
 	"github.com/netwarden/netwarden/query"
@@ -128,5 +130,81 @@ func TestExportSQL(t *testing.T) {
 	}
 	if len(evs) == 0 {
 		t.Fatal("no events: the test checks nothing")
+	}
+}
+
+// TestExportRetriesSetFiles: a round whose onFiles failed is redone by
+// the next one even when nothing new was stored (the views would stay on
+// files that get retired and deleted), and Run hands over absolute paths
+// for a relative directory (query.Pool.SetOutageFiles takes no other).
+func TestExportRetriesSetFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(filepath.Join(dir, "outage.db"))
+	store, err := outage.OpenStore(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	alerts, _ := reference(t, cfg, genPoints(4, 30, 300))
+	if _, err := store.Commit(ctx, outage.Batch{Alerts: alerts, Offsets: map[int32]int64{0: 1}, Watermark: alerts[len(alerts)-1].Time}); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := query.New(query.Config{HistoryDir: filepath.Join(dir, "history"), OutageDir: filepath.Join(dir, "sql")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	fail := true
+	set := func(a, e []string) error {
+		if fail {
+			return errors.New("engine busy")
+		}
+		return eng.SetOutageFiles(query.OutageFiles{Alerts: a, Events: e})
+	}
+	x := outage.NewExporter(store, filepath.Join(dir, "sql"), time.Hour, set, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := os.MkdirAll(filepath.Join(dir, "sql"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Export(ctx); err == nil {
+		t.Fatal("a failing onFiles: Export returned nil")
+	}
+	fail = false
+	if err := x.Export(ctx); err != nil { // nothing new stored
+		t.Fatal(err)
+	}
+	rs, err := eng.Run(ctx, `SELECT count(*) FROM outage_alerts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(rs.Rows[0]...); got != fmt.Sprint(len(alerts)) {
+		t.Fatalf("after the retry SQL sees %s alerts, the store %d", got, len(alerts))
+	}
+
+	t.Chdir(dir)
+	got := make(chan error, 1)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rel := outage.NewExporter(store, "sql", time.Hour, func(a, e []string) error {
+		err := eng.SetOutageFiles(query.OutageFiles{Alerts: a, Events: e})
+		select {
+		case got <- err:
+		default:
+		}
+		return err
+	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	done := make(chan error, 1)
+	go func() { done <- rel.Run(rctx) }()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Errorf("relative export dir: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("Run never handed over its files")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
