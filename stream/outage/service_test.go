@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/netwarden/netwarden/detect"
@@ -707,4 +708,58 @@ func TestReplaySkipsLatePoints(t *testing.T) {
 			t.Fatalf("asn %s: the stored verdicts differ from the reference's (%d, want %d)", code, len(got), len(want))
 		}
 	}
+}
+
+// TestReplayAfterRetention: records below the stored offsets deleted by
+// the topic's retention (a log start at the stored offset) do not stall
+// the restart: the replay rebuilds from what is left and live
+// consumption resumes (the replay waited forever for the deleted
+// records).
+func TestReplayAfterRetention(t *testing.T) {
+	dir := t.TempDir()
+	brk := startBroker(t, 2)
+	pts := genPoints(7, 10, 200)
+	half := len(pts) / 2
+	cfg := testConfig(filepath.Join(dir, "outage.db"))
+	store, err := outage.OpenStore(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	r := startService(t, cfg, brk, store, nil)
+	publish(t, brk, pts[:half])
+	waitConsumed(t, store, int64(half))
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.State(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := brk.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	del := kadm.Offsets{}
+	for p, o := range st.Offsets {
+		del.AddOffset(broker.TopicTelemetry, p, o, -1)
+	}
+	res, err := kadm.NewClient(cl).DeleteRecords(context.Background(), del)
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, brk, pts[half:])
+	r = startService(t, cfg, brk, store, nil)
+	select {
+	case <-r.svc.Ready():
+	case err := <-r.done:
+		t.Fatalf("service ended: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("not ready 20 s after a restart over a truncated topic")
+	}
+	waitConsumed(t, store, int64(len(pts)))
 }
