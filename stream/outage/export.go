@@ -25,8 +25,8 @@ import (
 // (last, max]); past MaxAlertFiles files they are rewritten as one. Events
 // change while ongoing, so they are rewritten whole when alerts or the
 // watermark moved. Replaced files are deleted after RetireAfter (running
-// queries may still read them). The directory is derived data: Run
-// empties it and exports everything again on start.
+// queries may still read them). The exports are derived data: Run
+// deletes the previous run's and exports everything again on start.
 type Exporter struct {
 	store   *Store
 	dir     string
@@ -69,11 +69,11 @@ func (x *Exporter) Run(ctx context.Context) error {
 		return fmt.Errorf("outage export dir %q: %w", x.dir, err)
 	}
 	x.dir = dir
-	if err := os.RemoveAll(x.dir); err != nil {
-		return fmt.Errorf("clear outage export dir %q: %w", x.dir, err)
-	}
 	if err := os.MkdirAll(x.dir, 0o755); err != nil {
 		return fmt.Errorf("create outage export dir %q: %w", x.dir, err)
+	}
+	if err := x.clear(); err != nil {
+		return err
 	}
 	t := time.NewTicker(x.every)
 	defer t.Stop()
@@ -142,6 +142,27 @@ func (x *Exporter) Export(ctx context.Context) error {
 		}
 	}
 	x.applied = true
+	return nil
+}
+
+// clear deletes what a previous run exported into the directory, and
+// nothing else: query.outage_dir may name a directory holding more (the
+// data dir, the outage store's).
+func (x *Exporter) clear() error {
+	ents, err := os.ReadDir(x.dir)
+	if err != nil {
+		return fmt.Errorf("clear outage export dir %q: %w", x.dir, err)
+	}
+	for _, e := range ents {
+		n := strings.TrimSuffix(e.Name(), ".tmp")
+		ours := n == manifestName || strings.HasSuffix(n, ".parquet") && (strings.HasPrefix(n, "alerts-") || strings.HasPrefix(n, "events-"))
+		if !ours || e.IsDir() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(x.dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("clear outage export dir %q: %w", x.dir, err)
+		}
+	}
 	return nil
 }
 

@@ -135,8 +135,9 @@ func TestExportSQL(t *testing.T) {
 
 // TestExportRetriesSetFiles: a round whose onFiles failed is redone by
 // the next one even when nothing new was stored (the views would stay on
-// files that get retired and deleted), and Run hands over absolute paths
-// for a relative directory (query.Pool.SetOutageFiles takes no other).
+// files that get retired and deleted); Run hands over absolute paths
+// for a relative directory (query.Pool.SetOutageFiles takes no other)
+// and deletes the previous run's exports there, not other files.
 func TestExportRetriesSetFiles(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(filepath.Join(dir, "outage.db"))
@@ -182,6 +183,12 @@ func TestExportRetriesSetFiles(t *testing.T) {
 	}
 
 	t.Chdir(dir)
+	stale := filepath.Join("sql", "alerts-000000000001-000000999999.parquet")
+	for _, f := range []string{stale, filepath.Join("sql", "keep.db")} {
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	got := make(chan error, 1)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -206,5 +213,11 @@ func TestExportRetriesSetFiles(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the previous run's export is still there (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join("sql", "keep.db")); err != nil {
+		t.Errorf("a file that is no export was deleted: %v", err)
 	}
 }
