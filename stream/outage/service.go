@@ -192,6 +192,9 @@ func (s *Service) replayRecords(ctx context.Context, cl *kgo.Client, det *detect
 			continue
 		}
 		s.log.Warn("telemetry below the stored offset deleted by retention: the detector's windows miss its points", "partition", p, "log_start", so.Offset, "stored", end)
+		if so.Offset > end {
+			s.log.Error("telemetry deleted by retention before it was consumed: points lost", "partition", p, "records", so.Offset-end)
+		}
 		if so.Offset >= end {
 			delete(target, p) // nothing left to replay
 		}
