@@ -197,6 +197,9 @@ func (x *Exporter) writeManifest() error {
 // ExportedFiles returns the current export files in dir (absolute
 // paths); none when nothing was exported yet.
 func ExportedFiles(dir string) (alerts, events []string, err error) {
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, nil, fmt.Errorf("outage export dir: %w", err)
+	}
 	b, err := os.ReadFile(filepath.Join(dir, manifestName))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, nil

@@ -220,4 +220,12 @@ func TestExportRetriesSetFiles(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("sql", "keep.db")); err != nil {
 		t.Errorf("a file that is no export was deleted: %v", err)
 	}
+	// netwarden sql reads the manifest of a relative dir the same way.
+	ma, me, err := outage.ExportedFiles("sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.SetOutageFiles(query.OutageFiles{Alerts: ma, Events: me}); err != nil || len(ma) == 0 {
+		t.Errorf("the manifest's files (%q, %q): %v", ma, me, err)
+	}
 }
