@@ -16,6 +16,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/schema"
+
+	"github.com/netwarden/netwarden/detect"
 )
 
 // Exporter keeps Parquet copies of the stored alerts and events in a
@@ -23,8 +25,8 @@ import (
 // query.Pool.SetOutageFiles). Alerts are append-only, so each round
 // writes only the alerts stored since the last one as a new file (ids
 // (last, max]); past MaxAlertFiles files they are rewritten as one. Events
-// change while ongoing, so they are rewritten whole when alerts or the
-// watermark moved. Replaced files are deleted after RetireAfter (running
+// change while ongoing: the ended ones are rewritten when alerts were
+// stored, the ongoing ones (a file of their own) when the watermark moved. Replaced files are deleted after RetireAfter (running
 // queries may still read them). The exports are derived data: Run
 // deletes the previous run's and exports everything again on start.
 type Exporter struct {
@@ -35,7 +37,9 @@ type Exporter struct {
 	log     *slog.Logger
 
 	alertFiles []string
-	eventsFile string
+	endedFile  string // events that ended, as of alert id endedAt
+	endedAt    int64
+	ongoing    string // events still ongoing, as of lastWM
 	lastID     int64
 	lastWM     int64
 	applied    bool // the current files reached the manifest and onFiles
@@ -123,21 +127,51 @@ func (x *Exporter) Export(ctx context.Context) error {
 		}
 		x.alertFiles, x.lastID = files, maxID
 	}
-	x.seq++
-	ev := filepath.Join(x.dir, fmt.Sprintf("events-%d-%06d.parquet", os.Getpid(), x.seq))
-	if err := x.writeEvents(ctx, ev); err != nil {
+	// Ended events change only with new alerts (a refold); ongoing ones
+	// with the watermark too (duration, score): a round that only moved
+	// the watermark rewrites the ongoing ones alone.
+	var evs []detect.Event
+	all := x.endedFile == "" || maxID != x.endedAt
+	if all {
+		evs, err = x.store.Events(ctx, Filter{From: -1 << 40, Until: 1 << 40})
+	} else { // every ongoing event overlaps the range, no ended one does
+		evs, err = x.store.Events(ctx, Filter{From: 1<<40 - 1, Until: 1 << 40})
+	}
+	if err != nil {
 		return err
 	}
-	if x.eventsFile != "" {
-		x.retire(x.eventsFile)
+	var ended, ongoing []detect.Event
+	for _, e := range evs {
+		if e.Ongoing {
+			ongoing = append(ongoing, e)
+		} else {
+			ended = append(ended, e)
+		}
 	}
-	x.eventsFile, x.lastWM = ev, wm
+	if all {
+		p, err := x.writeEvents(ended)
+		if err != nil {
+			return err
+		}
+		if x.endedFile != "" {
+			x.retire(x.endedFile)
+		}
+		x.endedFile, x.endedAt = p, maxID
+	}
+	p, err := x.writeEvents(ongoing)
+	if err != nil {
+		return err
+	}
+	if x.ongoing != "" {
+		x.retire(x.ongoing)
+	}
+	x.ongoing, x.lastWM = p, wm
 	x.sweep()
 	if err := x.writeManifest(); err != nil {
 		return err
 	}
 	if x.onFiles != nil {
-		if err := x.onFiles(x.alertFiles, []string{x.eventsFile}); err != nil {
+		if err := x.onFiles(x.alertFiles, []string{x.endedFile, x.ongoing}); err != nil {
 			return fmt.Errorf("set outage SQL files: %w", err)
 		}
 	}
@@ -176,7 +210,7 @@ type manifest struct {
 }
 
 func (x *Exporter) writeManifest() error {
-	m := manifest{Events: []string{filepath.Base(x.eventsFile)}}
+	m := manifest{Events: []string{filepath.Base(x.endedFile), filepath.Base(x.ongoing)}}
 	for _, a := range x.alertFiles {
 		m.Alerts = append(m.Alerts, filepath.Base(a))
 	}
@@ -437,12 +471,11 @@ func (x *Exporter) writeAlerts(ctx context.Context, path string, after, upto int
 	})
 }
 
-func (x *Exporter) writeEvents(ctx context.Context, path string) error {
-	evs, err := x.store.Events(ctx, Filter{From: -1 << 40, Until: 1 << 40})
-	if err != nil {
-		return err
-	}
-	return writeParquet(path, eventColumns, func(g *rowGroup, flush func() error) error {
+// writeEvents writes evs to a new file and returns its path.
+func (x *Exporter) writeEvents(evs []detect.Event) (string, error) {
+	x.seq++
+	path := filepath.Join(x.dir, fmt.Sprintf("events-%d-%06d.parquet", os.Getpid(), x.seq))
+	return path, writeParquet(path, eventColumns, func(g *rowGroup, flush func() error) error {
 		for _, e := range evs {
 			var end any
 			if !e.Ongoing {

@@ -83,7 +83,7 @@ func TestExportSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ma) == 0 || len(ma) > outage.MaxAlertFiles || len(me) != 1 {
+	if len(ma) == 0 || len(ma) > outage.MaxAlertFiles || len(me) != 2 {
 		t.Fatalf("manifest: %d alert files, %d event files", len(ma), len(me))
 	}
 	eng2, err := query.New(query.Config{HistoryDir: filepath.Join(dir, "history"), OutageDir: filepath.Join(dir, "sql")})
@@ -130,6 +130,57 @@ func TestExportSQL(t *testing.T) {
 	}
 	if len(evs) == 0 {
 		t.Fatal("no events: the test checks nothing")
+	}
+
+	// An outage still going on (the reference's all ended): SQL has it
+	// with a NULL end.
+	wm, err := store.Watermark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := stored[0].Alert
+	down.EntityType, down.EntityCode, down.Time, down.Level = "asn", "65000", wm-600, detect.Critical
+	if _, err := store.Commit(ctx, outage.Batch{Alerts: []detect.Alert{down}, Offsets: map[int32]int64{0: int64(len(alerts) + 1)}, Watermark: wm}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Export(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := scalar(`SELECT count(*) || ' ' || count(*) FILTER (WHERE "end" IS NULL) || ' ' || count(*) FILTER (WHERE ongoing) FROM outage_events`); got != fmt.Sprintf("%d 1 1", len(evs)+1) {
+		t.Fatalf("SQL events (all, null end, ongoing) with one ongoing: %s; want %d 1 1", got, len(evs)+1)
+	}
+
+	// A round that only moves the watermark rewrites the ongoing events
+	// alone; SQL sees their new durations and still every event.
+	_, before, err := outage.ExportedFiles(filepath.Join(dir, "sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Commit(ctx, outage.Batch{Offsets: map[int32]int64{0: int64(len(alerts) + 2)}, Watermark: wm + 3600}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Export(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, after, err := outage.ExportedFiles(filepath.Join(dir, "sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 2 || after[0] != before[0] || after[1] == before[1] {
+		t.Fatalf("event files %v after a watermark round, before %v: want the ended file kept, the ongoing one new", after, before)
+	}
+	evs, err = store.Events(ctx, outage.Filter{From: -1 << 40, Until: 1 << 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, e := range evs {
+		if e.Ongoing {
+			sum += e.Duration
+		}
+	}
+	if got := scalar(`SELECT count(*) || ' ' || sum(duration_seconds) FILTER (WHERE ongoing) FROM outage_events`); got != fmt.Sprintf("%d %d", len(evs), sum) {
+		t.Fatalf("SQL events (all, ongoing duration sum) after a watermark round: %s; store %d %d", got, len(evs), sum)
 	}
 }
 
