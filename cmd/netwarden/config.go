@@ -238,7 +238,7 @@ func (c Config) validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q (want text or json)", c.Log.Format))
 	}
-	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate(), c.Entity.Validate(), c.Simulate.Validate(), c.Detect.Validate())
+	errs = append(errs, c.Kafka.Validate(), c.HTTP.Validate(), c.Processor.Validate(), c.History.Validate(), c.Query.Validate(), c.Scrape.Validate(), c.Account.Validate(), c.Notify.Validate(), c.Watchlist.Validate(), c.Alerts.Validate(), c.Entity.Validate(), c.Simulate.Validate())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}

@@ -186,3 +186,16 @@ func TestOutageBinary(t *testing.T) {
 		t.Fatalf("netwarden sql: %v %q", err, out)
 	}
 }
+
+// TestDetectConfigErrorOnce: a bad detect: section is reported once.
+func TestDetectConfigErrorOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "netwarden.yaml")
+	if err := os.WriteFile(path, []byte("data: {dir: "+filepath.Dir(path)+"}\ndetect: {tick: -1s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := flags{config: path}
+	_, err := f.resolve()
+	if err == nil || strings.Count(err.Error(), "detect.tick must be positive") != 1 {
+		t.Fatalf("resolve: %v; want the detect.tick error once", err)
+	}
+}

@@ -32,7 +32,9 @@
 // detector then holds exactly the points and evaluated bins it had at the
 // last commit (the detector's contract: the same accepted points give the
 // same verdicts whatever the batch boundaries), and live consumption
-// resumes at the stored offsets. A crash between commits loses nothing
+// resumes at the stored offsets. Records the topic's retention deleted
+// below a stored offset are missing from the rebuilt windows (a
+// warning). A crash between commits loses nothing
 // (the batch is consumed again) and stores nothing twice (alerts are
 // unique per series, time and level; verdicts are upserts).
 //

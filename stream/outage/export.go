@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/schema"
+
+	"github.com/netwarden/netwarden/detect"
 )
 
 // Exporter keeps Parquet copies of the stored alerts and events in a
@@ -22,10 +25,10 @@ import (
 // query.Pool.SetOutageFiles). Alerts are append-only, so each round
 // writes only the alerts stored since the last one as a new file (ids
 // (last, max]); past MaxAlertFiles files they are rewritten as one. Events
-// change while ongoing, so they are rewritten whole when alerts or the
-// watermark moved. Replaced files are deleted after RetireAfter (running
-// queries may still read them). The directory is derived data: Run
-// empties it and exports everything again on start.
+// change while ongoing: the ended ones are rewritten when alerts were
+// stored, the ongoing ones (a file of their own) when the watermark moved. Replaced files are deleted after RetireAfter (running
+// queries may still read them). The exports are derived data: Run
+// deletes the previous run's and exports everything again on start.
 type Exporter struct {
 	store   *Store
 	dir     string
@@ -34,9 +37,12 @@ type Exporter struct {
 	log     *slog.Logger
 
 	alertFiles []string
-	eventsFile string
+	endedFile  string // events that ended, as of alert id endedAt
+	endedAt    int64
+	ongoing    string // events still ongoing, as of lastWM
 	lastID     int64
 	lastWM     int64
+	applied    bool // the current files reached the manifest and onFiles
 	seq        int
 	retired    []retired
 }
@@ -61,11 +67,17 @@ func NewExporter(s *Store, dir string, every time.Duration, onFiles func(alerts,
 
 // Run exports until ctx ends.
 func (x *Exporter) Run(ctx context.Context) error {
-	if err := os.RemoveAll(x.dir); err != nil {
-		return fmt.Errorf("clear outage export dir %q: %w", x.dir, err)
+	// onFiles (query.Pool.SetOutageFiles) takes absolute paths only.
+	dir, err := filepath.Abs(x.dir)
+	if err != nil {
+		return fmt.Errorf("outage export dir %q: %w", x.dir, err)
 	}
+	x.dir = dir
 	if err := os.MkdirAll(x.dir, 0o755); err != nil {
 		return fmt.Errorf("create outage export dir %q: %w", x.dir, err)
+	}
+	if err := x.clear(); err != nil {
+		return err
 	}
 	t := time.NewTicker(x.every)
 	defer t.Stop()
@@ -91,44 +103,100 @@ func (x *Exporter) Export(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if maxID == x.lastID && wm == x.lastWM && x.eventsFile != "" {
+	// A round that failed part-way (a file, the manifest or onFiles) is
+	// redone whole by the next one, changes or not.
+	if maxID == x.lastID && wm == x.lastWM && x.applied {
 		x.sweep()
 		return nil
 	}
+	x.applied = false
 	if maxID > x.lastID {
 		p := filepath.Join(x.dir, fmt.Sprintf("alerts-%012d-%012d.parquet", x.lastID+1, maxID))
 		if err := x.writeAlerts(ctx, p, x.lastID, maxID); err != nil {
 			return err
 		}
-		x.alertFiles = append(x.alertFiles, p)
-		if len(x.alertFiles) > MaxAlertFiles {
+		files := append(slices.Clone(x.alertFiles), p)
+		if len(files) > MaxAlertFiles {
 			all := filepath.Join(x.dir, fmt.Sprintf("alerts-%012d-%012d.parquet", 1, maxID))
 			if err := x.writeAlerts(ctx, all, 0, maxID); err != nil {
+				os.Remove(p) // in no view yet
 				return err
 			}
-			x.retire(x.alertFiles...)
-			x.alertFiles = []string{all}
+			x.retire(files...)
+			files = []string{all}
 		}
-		x.lastID = maxID
+		x.alertFiles, x.lastID = files, maxID
 	}
-	x.seq++
-	ev := filepath.Join(x.dir, fmt.Sprintf("events-%d-%06d.parquet", os.Getpid(), x.seq))
-	if err := x.writeEvents(ctx, ev); err != nil {
+	// Ended events change only with new alerts (a refold); ongoing ones
+	// with the watermark too (duration, score): a round that only moved
+	// the watermark rewrites the ongoing ones alone.
+	var evs []detect.Event
+	all := x.endedFile == "" || maxID != x.endedAt
+	if all {
+		evs, err = x.store.Events(ctx, Filter{From: -1 << 40, Until: 1 << 40})
+	} else { // every ongoing event overlaps the range, no ended one does
+		evs, err = x.store.Events(ctx, Filter{From: 1<<40 - 1, Until: 1 << 40})
+	}
+	if err != nil {
 		return err
 	}
-	if x.eventsFile != "" {
-		x.retire(x.eventsFile)
+	var ended, ongoing []detect.Event
+	for _, e := range evs {
+		if e.Ongoing {
+			ongoing = append(ongoing, e)
+		} else {
+			ended = append(ended, e)
+		}
 	}
-	x.eventsFile, x.lastWM = ev, wm
+	if all {
+		p, err := x.writeEvents(ended)
+		if err != nil {
+			return err
+		}
+		if x.endedFile != "" {
+			x.retire(x.endedFile)
+		}
+		x.endedFile, x.endedAt = p, maxID
+	}
+	p, err := x.writeEvents(ongoing)
+	if err != nil {
+		return err
+	}
+	if x.ongoing != "" {
+		x.retire(x.ongoing)
+	}
+	x.ongoing, x.lastWM = p, wm
+	x.sweep()
 	if err := x.writeManifest(); err != nil {
 		return err
 	}
 	if x.onFiles != nil {
-		if err := x.onFiles(x.alertFiles, []string{x.eventsFile}); err != nil {
-			return err
+		if err := x.onFiles(x.alertFiles, []string{x.endedFile, x.ongoing}); err != nil {
+			return fmt.Errorf("set outage SQL files: %w", err)
 		}
 	}
-	x.sweep()
+	x.applied = true
+	return nil
+}
+
+// clear deletes what a previous run exported into the directory, and
+// nothing else: query.outage_dir may name a directory holding more (the
+// data dir, the outage store's).
+func (x *Exporter) clear() error {
+	ents, err := os.ReadDir(x.dir)
+	if err != nil {
+		return fmt.Errorf("clear outage export dir %q: %w", x.dir, err)
+	}
+	for _, e := range ents {
+		n := strings.TrimSuffix(e.Name(), ".tmp")
+		ours := n == manifestName || strings.HasSuffix(n, ".parquet") && (strings.HasPrefix(n, "alerts-") || strings.HasPrefix(n, "events-"))
+		if !ours || e.IsDir() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(x.dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("clear outage export dir %q: %w", x.dir, err)
+		}
+	}
 	return nil
 }
 
@@ -142,7 +210,7 @@ type manifest struct {
 }
 
 func (x *Exporter) writeManifest() error {
-	m := manifest{Events: []string{filepath.Base(x.eventsFile)}}
+	m := manifest{Events: []string{filepath.Base(x.endedFile), filepath.Base(x.ongoing)}}
 	for _, a := range x.alertFiles {
 		m.Alerts = append(m.Alerts, filepath.Base(a))
 	}
@@ -163,6 +231,9 @@ func (x *Exporter) writeManifest() error {
 // ExportedFiles returns the current export files in dir (absolute
 // paths); none when nothing was exported yet.
 func ExportedFiles(dir string) (alerts, events []string, err error) {
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, nil, fmt.Errorf("outage export dir: %w", err)
+	}
 	b, err := os.ReadFile(filepath.Join(dir, manifestName))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, nil
@@ -400,12 +471,11 @@ func (x *Exporter) writeAlerts(ctx context.Context, path string, after, upto int
 	})
 }
 
-func (x *Exporter) writeEvents(ctx context.Context, path string) error {
-	evs, err := x.store.Events(ctx, Filter{From: -1 << 40, Until: 1 << 40})
-	if err != nil {
-		return err
-	}
-	return writeParquet(path, eventColumns, func(g *rowGroup, flush func() error) error {
+// writeEvents writes evs to a new file and returns its path.
+func (x *Exporter) writeEvents(evs []detect.Event) (string, error) {
+	x.seq++
+	path := filepath.Join(x.dir, fmt.Sprintf("events-%d-%06d.parquet", os.Getpid(), x.seq))
+	return path, writeParquet(path, eventColumns, func(g *rowGroup, flush func() error) error {
 		for _, e := range evs {
 			var end any
 			if !e.Ongoing {

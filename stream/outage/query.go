@@ -78,14 +78,6 @@ func (s *Store) AlertByID(ctx context.Context, id int64) (Alert, bool, error) {
 // to the detector's watermark (event time). Datasource filters events
 // in which that datasource left normal. Oldest first.
 func (s *Store) Events(ctx context.Context, f Filter) ([]detect.Event, error) {
-	asOf, err := s.mark(ctx, markWatermark)
-	if err != nil {
-		return nil, err
-	}
-	longest, err := s.mark(ctx, markMaxEvent)
-	if err != nil {
-		return nil, err
-	}
 	var conds []string
 	var args []any
 	if f.EntityType != "" {
@@ -103,12 +95,15 @@ func (s *Store) Events(ctx context.Context, f Filter) ([]detect.Event, error) {
 	filter := strings.Join(conds, "")
 	// Ended events overlapping the range started at most the longest
 	// event's duration before it: a two-sided range on start. Ongoing
-	// ones are found by their NULL end.
-	const cols = `SELECT entity_type, entity_code, start, end_time, level, score, datasources FROM events `
-	q := cols + `WHERE start >= ? AND start < ? AND end_time > ?` + filter +
+	// ones are found by their NULL end. The marks are read by the same
+	// statement (one snapshot): read apart, a commit in between that
+	// ends a long ongoing event would hide it from both branches.
+	const cols = `SELECT entity_type, entity_code, start, end_time, level, score, datasources, ` +
+		`coalesce((SELECT value FROM marks WHERE name = '` + markWatermark + `'), 0) FROM events `
+	q := cols + `WHERE start >= ? - coalesce((SELECT value FROM marks WHERE name = '` + markMaxEvent + `'), 0) AND start < ? AND end_time > ?` + filter +
 		` UNION ALL ` + cols + `INDEXED BY events_end WHERE end_time IS NULL AND start < ?` + filter +
 		` ORDER BY start, entity_type, entity_code`
-	all := append([]any{f.From - longest, f.Until, f.From}, args...)
+	all := append([]any{f.From, f.Until, f.From}, args...)
 	all = append(append(all, f.Until), args...)
 	args = all
 	if f.Limit > 0 {
@@ -120,12 +115,13 @@ func (s *Store) Events(ctx context.Context, f Filter) ([]detect.Event, error) {
 	}
 	defer rows.Close()
 	var out []detect.Event
+	var asOf int64
 	for rows.Next() {
 		var e detect.Event
 		var end sql.NullInt64
 		var lvl int
 		var ds string
-		if err := rows.Scan(&e.EntityType, &e.EntityCode, &e.Start, &end, &lvl, &e.Score, &ds); err != nil {
+		if err := rows.Scan(&e.EntityType, &e.EntityCode, &e.Start, &end, &lvl, &e.Score, &ds, &asOf); err != nil {
 			return nil, fmt.Errorf("query outage events: %w", err)
 		}
 		e.Level = detect.Level(lvl)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/netwarden/netwarden/detect"
@@ -157,27 +158,59 @@ func (s *Service) replay(ctx context.Context, det *detect.Detector, st State, en
 			parts[s.topic][p] = kgo.NewOffset().AtStart()
 		}
 	}
-	if len(target) == 0 {
-		return nil
-	}
 	start := time.Now()
-	cl, err := s.brk.NewClient(kgo.ConsumePartitions(parts), kgo.FetchMaxBytes(64<<20))
-	if err != nil {
-		return err
+	n := 0
+	if len(target) > 0 {
+		cl, err := s.brk.NewClient(kgo.ConsumePartitions(parts), kgo.FetchMaxBytes(64<<20))
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		if n, err = s.replayRecords(ctx, cl, det, st, target); err != nil {
+			return err
+		}
 	}
-	defer cl.Close()
+	det.AdvanceTo(st.Watermark)
+	s.log.Info("outage detector rebuilt", "points", n, "series", det.Series(), "watermark", st.Watermark, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// replayRecords adds the records below target (per partition) to det,
+// skipping those stored as late. Records deleted by the topic's
+// retention are gone: the detector then lacks their points (logged).
+func (s *Service) replayRecords(ctx context.Context, cl *kgo.Client, det *detect.Detector, st State, target map[int32]int64) (int, error) {
+	starts, err := kadm.NewClient(cl).ListStartOffsets(ctx, s.topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list start offsets of %s: %w", s.topic, err)
+	}
+	for p, end := range target {
+		so, ok := starts.Lookup(s.topic, p)
+		if !ok || so.Offset <= 0 {
+			continue
+		}
+		s.log.Warn("telemetry below the stored offset deleted by retention: the detector's windows miss its points", "partition", p, "log_start", so.Offset, "stored", end)
+		if so.Offset > end {
+			s.log.Error("telemetry deleted by retention before it was consumed: points lost", "partition", p, "records", so.Offset-end)
+		}
+		if so.Offset >= end {
+			delete(target, p) // nothing left to replay
+		}
+	}
 	n := 0
 	for len(target) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return err
+			return n, err
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) {
 			ferr = fmt.Errorf("replay %s/%d: %w", t, p, err)
 		})
 		if ferr != nil {
-			return ferr
+			return n, ferr
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			end, ok := target[r.Partition]
@@ -199,9 +232,7 @@ func (s *Service) replay(ctx context.Context, det *detect.Detector, st State, en
 			}
 		})
 	}
-	det.AdvanceTo(st.Watermark)
-	s.log.Info("outage detector rebuilt", "points", n, "series", det.Series(), "watermark", st.Watermark, "took", time.Since(start).Round(time.Millisecond))
-	return nil
+	return n, nil
 }
 
 // live consumes from the stored offsets, committing each polled batch.

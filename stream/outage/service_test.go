@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/netwarden/netwarden/detect"
@@ -627,4 +628,141 @@ func TestLiveBacklogIsNotLate(t *testing.T) {
 		t.Errorf("%d of %d points late", late, len(pts))
 	}
 	sameAlerts(t, "stored", plain(storedAlerts(t, store)), wantAlerts)
+}
+
+// TestReplaySkipsLatePoints: points rejected as late (their bin already
+// judged) stay out of the detector after a restart too: the replay skips
+// the offsets stored as late, so the bins judged after the restart have
+// the baselines of the run that never saw them (the one-go reference
+// over the points without them). Replayed, the late points would replace
+// values in the window: other baselines.
+func TestReplaySkipsLatePoints(t *testing.T) {
+	dir := t.TempDir()
+	brk := startBroker(t, 4)
+	pts := genPoints(6, 30, 300)
+	half := len(pts) / 2
+	cfg := testConfig(filepath.Join(dir, "outage.db"))
+	wantAlerts, wantVerdicts := reference(t, cfg, pts)
+
+	store, err := outage.OpenStore(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	r := startService(t, cfg, brk, store, nil)
+	publish(t, brk, pts[:half])
+	waitConsumed(t, store, int64(half))
+	// Spikes for bins an hour before the watermark (judged: late), still
+	// in the window of the bins judged after the restart.
+	var wm int64
+	for _, p := range pts[:half] {
+		wm = max(wm, p.Time)
+	}
+	ents := []string{"64501", "64502", "64503"}
+	var late []detect.Point
+	for _, code := range ents {
+		for b := range int64(8) {
+			late = append(late, detect.Point{Datasource: detect.BGP, EntityType: "asn", EntityCode: code, Time: wm/300*300 - 3600 + 300*b, Value: 1e6})
+		}
+	}
+	publish(t, brk, late)
+	waitConsumed(t, store, int64(half+len(late)))
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.State(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range st.Late {
+		n += len(m)
+	}
+	if n != len(late) {
+		t.Fatalf("%d points stored as late, want %d", n, len(late))
+	}
+
+	publish(t, brk, pts[half:])
+	r = startService(t, cfg, brk, store, nil)
+	waitConsumed(t, store, int64(len(pts)+len(late)))
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	sameAlerts(t, "restarted", plain(storedAlerts(t, store)), wantAlerts)
+	for _, code := range ents {
+		sigs, err := store.Signals(context.Background(), outage.Filter{From: t0, Until: t0 + 600*300, EntityType: "asn", EntityCode: code, Datasource: detect.BGP}, cfg.Bins())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, v := range wantVerdicts {
+			if v.EntityCode == code && v.EntityType == "asn" && v.Datasource == detect.BGP {
+				b := "-"
+				if v.Judged {
+					b = fmt.Sprint(v.HistoryValue)
+				}
+				want = append(want, fmt.Sprintf("%s %d %v %s %v", v.Datasource, v.Time, v.Value, b, v.Level))
+			}
+		}
+		if got := signalDump(sigs); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("asn %s: the stored verdicts differ from the reference's (%d, want %d)", code, len(got), len(want))
+		}
+	}
+}
+
+// TestReplayAfterRetention: records below the stored offsets deleted by
+// the topic's retention (a log start at the stored offset, or past it:
+// records never consumed) do not stall the restart: the replay rebuilds
+// from what is left and live consumption resumes (the replay waited
+// forever for the deleted records).
+func TestReplayAfterRetention(t *testing.T) {
+	dir := t.TempDir()
+	brk := startBroker(t, 2)
+	pts := genPoints(7, 10, 200)
+	half := len(pts) / 2
+	cfg := testConfig(filepath.Join(dir, "outage.db"))
+	store, err := outage.OpenStore(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	r := startService(t, cfg, brk, store, nil)
+	publish(t, brk, pts[:half])
+	waitConsumed(t, store, int64(half))
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.State(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := brk.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	publish(t, brk, pts[half:])
+	del := kadm.Offsets{}
+	for p, o := range st.Offsets {
+		if p == 0 {
+			o += 5 // five records never consumed
+		}
+		del.AddOffset(broker.TopicTelemetry, p, o, -1)
+	}
+	res, err := kadm.NewClient(cl).DeleteRecords(context.Background(), del)
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = startService(t, cfg, brk, store, nil)
+	select {
+	case <-r.svc.Ready():
+	case err := <-r.done:
+		t.Fatalf("service ended: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("not ready 20 s after a restart over a truncated topic")
+	}
+	waitConsumed(t, store, int64(len(pts)))
 }
