@@ -243,8 +243,19 @@ func (g *Generator) Series(e EntitySpec, ds string, inj []Injection) (Series, er
 	}
 	trend := 1.0
 	bin0 := start / step // absolute bin index of bin 0
+	// Noise: one generator per block of noiseBlock absolute bins, seeded from the block's index,
+	// so a window starting inside a block draws (and skips) what the block's start would.
+	var noise *rand.Rand
 	for i := range s.Values {
 		b := bin0 + int64(i)
+		if i == 0 || b%noiseBlock == 0 {
+			blk := b - ((b%noiseBlock)+noiseBlock)%noiseBlock
+			h := mix(seed, blk/noiseBlock)
+			noise = rand.New(rand.NewPCG(h, h>>17|1))
+			for range b - blk {
+				noise.NormFloat64()
+			}
+		}
 		var f float64
 		if table != nil {
 			f = table[i%len(table)]
@@ -255,7 +266,7 @@ func (g *Generator) Series(e EntitySpec, ds string, inj []Injection) (Series, er
 			t := float64((b-b%16)*step) / 86400
 			trend = 1 + 0.3*p.trend*math.Sin(2*math.Pi*t/120+phase1) + 0.2*p.trend*math.Sin(2*math.Pi*t/17+phase2)
 		}
-		f *= trend * (1 + p.noise*normal(seed, b))
+		f *= trend * (1 + p.noise*noise.NormFloat64())
 		s.Values[i] = math.Max(0, math.Round(base*f))
 	}
 	g.missing(&s, seed)
@@ -275,12 +286,12 @@ func (g *Generator) missing(s *Series, seed uint64) {
 	// A run starts at a bin with probability r/2/7 (mean length 7); runs from up to 11 bins
 	// before the series reach into it.
 	for b := bin0 - 11; b < bin0+n; b++ {
-		h := mix(seed^0x6d697373696e6721, b) // "missing!"
+		h := mix(seed^0x6d697373696e6721, b) // "missing!"; high bits: single, low 32: run start
 		if b >= bin0 && unit(h) < r/2 {
 			s.Values[b-bin0] = math.NaN()
 		}
-		if h2 := mix(h, 1); unit(h2) < r/2/7 {
-			l := 2 + int64(mix(h2, 2)%11)
+		if float64(uint32(h))/(1<<32) < r/2/7 {
+			l := 2 + int64(mix(h, 1)%11)
 			for j := max(b, bin0); j < b+l && j < bin0+n; j++ {
 				s.Values[j-bin0] = math.NaN()
 			}
@@ -296,16 +307,11 @@ func mix(seed uint64, i int64) uint64 {
 	return z ^ z>>31
 }
 
-// unit maps a hash to [0, 1).
+// unit maps a hash's high 53 bits to [0, 1).
 func unit(h uint64) float64 { return float64(h>>11) / (1 << 53) }
 
-// normal is a standard normal deviate for bin b of the series seeded seed (Box-Muller).
-func normal(seed uint64, b int64) float64 {
-	h := mix(seed, b)
-	u1 := 1 - unit(h) // (0, 1]
-	u2 := unit(mix(h, 1))
-	return math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
-}
+// noiseBlock is the number of bins drawn from one noise generator.
+const noiseBlock = 256
 
 // inject applies the outages of s's entity that s's datasource shows.
 func (g *Generator) inject(s *Series, inj []Injection) {

@@ -101,7 +101,11 @@ func TestWindowsAgree(t *testing.T) {
 			t.Errorf("%s: 10 days generated in 61 h pieces differ from 10 days at once (%d vs %d bins)", ds, len(joined), len(w.Values))
 		}
 		// The trend moves on its own: the values are not a repeat of a shifted window.
-		later := newGen(t, func(c *Config) { c.Start = start.Add(60 * 24 * time.Hour); c.Duration = 10 * 24 * time.Hour; c.MissingRate = 0.01 })
+		later := newGen(t, func(c *Config) {
+			c.Start = start.Add(60 * 24 * time.Hour)
+			c.Duration = 10 * 24 * time.Hour
+			c.MissingRate = 0.01
+		})
 		l, err := later.Series(testEntities[1], ds, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -461,5 +465,15 @@ func TestPointJSON(t *testing.T) {
 	}
 	if want := `{"datasource":"bgp","entity_type":"asn","entity_code":"3307","time":1583020800,"value":812}`; string(b) != want {
 		t.Errorf("%s, want %s", b, want)
+	}
+}
+
+// BenchmarkSeries generates one bgp series of 30 days (8,640 values), one goroutine.
+func BenchmarkSeries(b *testing.B) {
+	g := newGen(b, nil)
+	for b.Loop() {
+		if _, err := g.Series(testEntities[0], DatasourceBGP, nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

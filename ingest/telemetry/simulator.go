@@ -204,6 +204,10 @@ func (s *Simulator) SetFollow(follow bool) { s.follow = follow }
 // Injections returns the outages of the current period (after Run started).
 func (s *Simulator) Injections() []simulate.Injection { return s.inj }
 
+// Entities returns the entities of the current period, with their sizes
+// (after Run started).
+func (s *Simulator) Entities() []simulate.EntitySpec { return s.ents }
+
 // Run publishes the backfill (or what a restart missed), then each bin
 // as its end passes, until ctx ends.
 func (s *Simulator) Run(ctx context.Context) error {
@@ -470,7 +474,11 @@ func (s *Simulator) generate(from, until int64) {
 // points returns the points of bins ending in (from, until], by bin
 // start then series.
 func (s *Simulator) points(from, until int64) []detect.Point {
-	var out []detect.Point
+	n := 0
+	for i := range s.series {
+		n += int((until-from)/s.series[i].Step) + 1
+	}
+	out := make([]detect.Point, 0, n)
 	for i := range s.series {
 		sr := &s.series[i]
 		first := max(0, (from-sr.Start)/sr.Step) // bins ending after from
