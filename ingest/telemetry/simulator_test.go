@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"gopkg.in/yaml.v3"
 
 	"github.com/netwarden/netwarden/detect"
 	"github.com/netwarden/netwarden/ingest/telemetry"
@@ -314,5 +315,37 @@ func TestSimulatorPeriodBoundaryNoSpuriousAlerts(t *testing.T) {
 	// entity-month; allow 2 % of the series over these 5 days.
 	if n := bad[detect.BGP] + bad[detect.PingSlash24] + bad[detect.UCSDNT]; n > len(series)/50 || nearBoundary > 1 {
 		t.Errorf("%d warning/critical alerts on %d outage-free series (%d near the period boundary)", n, len(series), nearBoundary)
+	}
+}
+
+// simulate.missing_rate: absent is the default, 0 is kept (every bin
+// published), out of [0, 0.5) is rejected; read as serve reads its YAML.
+func TestSimulateConfigMissingRate(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want float64
+		ok   bool
+	}{
+		{"enabled: true\n", 0.002, true},
+		{"missing_rate: 0\n", 0, true},
+		{"missing_rate: 0.01\n", 0.01, true},
+		{"missing_rate: -0.1\n", -0.1, false},
+		{"missing_rate: 0.5\n", 0.5, false},
+	} {
+		t.Run(tc.yaml, func(t *testing.T) {
+			var c telemetry.SimulateConfig
+			d := yaml.NewDecoder(strings.NewReader(tc.yaml))
+			d.KnownFields(true)
+			if err := d.Decode(&c); err != nil {
+				t.Fatal(err)
+			}
+			c.Defaults()
+			if *c.MissingRate != tc.want {
+				t.Errorf("missing_rate %g, want %g", *c.MissingRate, tc.want)
+			}
+			if err := c.Validate(); (err == nil) != tc.ok {
+				t.Errorf("Validate: %v, want ok=%v", err, tc.ok)
+			}
+		})
 	}
 }
