@@ -14,7 +14,11 @@
 // untouched. Schedule turns the real IODA catalogue (ParseCatalogue) into Injections.
 //
 // Determinism: a series depends only on Config, the seed, its key and the injections for it,
-// never on which other series are generated or in what order.
+// never on which other series are generated or in what order. A bin's value (trend, cycles,
+// noise, missing or not) is a function of the seed, the key and the bin's absolute time, not of
+// Config.Start or Duration: two configs with the same seed and bins agree on every bin they
+// share, so a series can be generated piece by piece (as ingest/telemetry's live simulator does)
+// without a seam.
 //
 // Point is detect.Point (Datasource, EntityType, EntityCode, Time = bin start in unix seconds,
 // Value).
@@ -157,7 +161,7 @@ type profile struct {
 	diurnal  float64 // amplitude of the daily cycle (fraction)
 	weekend  float64 // drop on local Saturday and Sunday (fraction)
 	noise    float64 // sd of multiplicative noise
-	trend    float64 // max |slow drift| over 30 days (fraction)
+	trend    float64 // max |slow trend| swing, peak to peak (fraction)
 	peakHour float64 // local hour of the daily maximum
 }
 
@@ -214,9 +218,10 @@ func (g *Generator) Series(e EntitySpec, ds string, inj []Injection) (Series, er
 	rng := rand.New(rand.NewPCG(seed, seed>>17|1))
 
 	base := sizeOf(e) * p.level
-	// Slow trend: a random linear drift plus a slow sine, at most p.trend over 30 days.
-	drift := (rng.Float64()*2 - 1) * p.trend / (30 * 86400)
-	wavePhase := rng.Float64() * 2 * math.Pi
+	// Slow trend: two slow sines of absolute time (periods 120 and 17 days, random phases, amplitudes
+	// 0.3 and 0.2 p.trend: at most p.trend peak to peak); a function of time, not of where the series starts, so any two
+	// windows of the same seed agree on the bins they share.
+	phase1, phase2 := rng.Float64()*2*math.Pi, rng.Float64()*2*math.Pi
 	offset := int64(e.UTCOffset * 3600)
 	cycle := func(t int64) float64 {
 		local := t + offset
@@ -237,46 +242,76 @@ func (g *Generator) Series(e EntitySpec, ds string, inj []Injection) (Series, er
 		}
 	}
 	trend := 1.0
+	bin0 := start / step // absolute bin index of bin 0
+	// Noise: one generator per block of noiseBlock absolute bins, seeded from the block's index,
+	// so a window starting inside a block draws (and skips) what the block's start would.
+	var noise *rand.Rand
 	for i := range s.Values {
-		t := start + int64(i)*step + step/2
+		b := bin0 + int64(i)
+		if i == 0 || b%noiseBlock == 0 {
+			blk := b - ((b%noiseBlock)+noiseBlock)%noiseBlock
+			h := mix(seed, blk/noiseBlock)
+			noise = rand.New(rand.NewPCG(h, h>>17|1))
+			for range b - blk {
+				noise.NormFloat64()
+			}
+		}
 		var f float64
 		if table != nil {
 			f = table[i%len(table)]
 		} else {
-			f = cycle(t)
+			f = cycle(b*step + step/2)
 		}
-		if i%16 == 0 { // the trend moves over days; a fresh value every 16 bins is smooth enough
-			el := float64(t - start)
-			trend = 1 + drift*el + p.trend/3*math.Sin(2*math.Pi*el/(17*86400)+wavePhase)
+		if i == 0 || b%16 == 0 { // the trend moves over days; a value per 16 bins is smooth enough
+			t := float64((b-b%16)*step) / 86400
+			trend = 1 + 0.3*p.trend*math.Sin(2*math.Pi*t/120+phase1) + 0.2*p.trend*math.Sin(2*math.Pi*t/17+phase2)
 		}
-		f *= trend * (1 + p.noise*rng.NormFloat64())
+		f *= trend * (1 + p.noise*noise.NormFloat64())
 		s.Values[i] = math.Max(0, math.Round(base*f))
 	}
-	g.missing(&s, rng)
+	g.missing(&s, seed)
 	g.inject(&s, inj)
 	return s, nil
 }
 
-// missing blanks about MissingRate of the bins: half as singles, half as runs of 2..12.
-func (g *Generator) missing(s *Series, rng *rand.Rand) {
+// missing blanks about MissingRate of the bins: half as singles, half as runs of 2..12. Whether
+// a bin is missing depends only on the seed and its absolute bin index.
+func (g *Generator) missing(s *Series, seed uint64) {
 	r := g.cfg.MissingRate
 	if r == 0 {
 		return
 	}
-	n := len(s.Values)
-	for i := range s.Values {
-		if rng.Float64() < r/2 {
-			s.Values[i] = math.NaN()
+	bin0 := s.Start / s.Step
+	n := int64(len(s.Values))
+	// A run starts at a bin with probability r/2/7 (mean length 7); runs from up to 11 bins
+	// before the series reach into it.
+	for b := bin0 - 11; b < bin0+n; b++ {
+		h := mix(seed^0x6d697373696e6721, b) // "missing!"; high bits: single, low 32: run start
+		if b >= bin0 && unit(h) < r/2 {
+			s.Values[b-bin0] = math.NaN()
 		}
-	}
-	runs := int(math.Round(float64(n) * r / 2 / 7)) // mean run length 7
-	for range runs {
-		at, l := rng.IntN(n), 2+rng.IntN(11)
-		for j := at; j < at+l && j < n; j++ {
-			s.Values[j] = math.NaN()
+		if float64(uint32(h))/(1<<32) < r/2/7 {
+			l := 2 + int64(mix(h, 1)%11)
+			for j := max(b, bin0); j < b+l && j < bin0+n; j++ {
+				s.Values[j-bin0] = math.NaN()
+			}
 		}
 	}
 }
+
+// mix is splitmix64 of a stream and an index: a stateless hash for per-bin randomness.
+func mix(seed uint64, i int64) uint64 {
+	z := seed + uint64(i)*0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+// unit maps a hash's high 53 bits to [0, 1).
+func unit(h uint64) float64 { return float64(h>>11) / (1 << 53) }
+
+// noiseBlock is the number of bins drawn from one noise generator.
+const noiseBlock = 256
 
 // inject applies the outages of s's entity that s's datasource shows.
 func (g *Generator) inject(s *Series, inj []Injection) {

@@ -73,6 +73,49 @@ func TestSeedsReproducible(t *testing.T) {
 	}
 }
 
+// A bin's value depends on its absolute time, not on where the generated window starts or how
+// long it is: two overlapping windows (of the same seed, with missing bins) agree on every bin
+// they share, and a series generated in pieces equals one generated at once.
+func TestWindowsAgree(t *testing.T) {
+	whole := newGen(t, func(c *Config) { c.MissingRate = 0.01; c.Duration = 10 * 24 * time.Hour })
+	start := Defaults().Start
+	for _, ds := range Datasources {
+		w, err := whole.Series(testEntities[1], ds, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var joined []float64
+		for from := time.Duration(0); from < 10*24*time.Hour; from += 61 * time.Hour {
+			piece := newGen(t, func(c *Config) {
+				c.MissingRate = 0.01
+				c.Start = start.Add(from)
+				c.Duration = min(61*time.Hour, 10*24*time.Hour-from)
+			})
+			p, err := piece.Series(testEntities[1], ds, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			joined = append(joined, p.Values...)
+		}
+		if !sameValues(joined, w.Values) {
+			t.Errorf("%s: 10 days generated in 61 h pieces differ from 10 days at once (%d vs %d bins)", ds, len(joined), len(w.Values))
+		}
+		// The trend moves on its own: the values are not a repeat of a shifted window.
+		later := newGen(t, func(c *Config) {
+			c.Start = start.Add(60 * 24 * time.Hour)
+			c.Duration = 10 * 24 * time.Hour
+			c.MissingRate = 0.01
+		})
+		l, err := later.Series(testEntities[1], ds, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sameValues(l.Values, w.Values) {
+			t.Errorf("%s: 60 days later, the same values", ds)
+		}
+	}
+}
+
 // meanByLocalHour averages a series per local hour of day, and weekday vs weekend.
 func cycleStats(s Series, offset float64) (byHour [24]float64, weekday, weekend float64) {
 	var n [24]float64
@@ -422,5 +465,15 @@ func TestPointJSON(t *testing.T) {
 	}
 	if want := `{"datasource":"bgp","entity_type":"asn","entity_code":"3307","time":1583020800,"value":812}`; string(b) != want {
 		t.Errorf("%s, want %s", b, want)
+	}
+}
+
+// BenchmarkSeries generates one bgp series of 30 days (8,640 values), one goroutine.
+func BenchmarkSeries(b *testing.B) {
+	g := newGen(b, nil)
+	for b.Loop() {
+		if _, err := g.Series(testEntities[0], DatasourceBGP, nil); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -32,5 +32,8 @@
 // backfill long enough to warm the 7-day windows, then each bin as it
 // ends in real time, with the real outage catalogue shifted into the
 // simulated period and random outages, one of them ongoing at the first
-// start.
+// start. Outages are planned per period (Epoch); the signals run on across
+// periods without a seam, and each regeneration covers only the bins still
+// to publish (a bin's value depends only on the seed, its time and the
+// outages over it).
 package telemetry

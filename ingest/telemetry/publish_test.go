@@ -24,7 +24,7 @@ import (
 
 // registry loads the shared metadata when present (the zero registry
 // otherwise: codes are then only checked for form).
-func registry(t *testing.T) *entity.Registry {
+func registry(t testing.TB) *entity.Registry {
 	t.Helper()
 	c := entity.Defaults()
 	for _, p := range []*string{&c.CountriesCSV, &c.ASNDB, &c.CityDB} {

@@ -52,10 +52,14 @@ type SimulateConfig struct {
 	// (3 .. 8 h long), so the dashboard shows live outages at once
 	// (negative: none).
 	Ongoing int `yaml:"ongoing"`
-	// MissingRate is the fraction of bins not published.
-	MissingRate float64 `yaml:"missing_rate"`
-	// Epoch is how long one generated period lasts; past it a new one
-	// starts where the last left off (the series' trends restart there).
+	// MissingRate is the fraction of bins not published, in [0, 0.5);
+	// absent (nil): the default 0.002; `missing_rate: 0` publishes every
+	// bin.
+	MissingRate *float64 `yaml:"missing_rate"`
+	// Epoch is how long one period's outage plan lasts; past it a new one
+	// starts where the last left off. The series themselves run on across
+	// periods without a seam (a bin's value depends only on the seed and
+	// its time).
 	Epoch time.Duration `yaml:"epoch"`
 	// StateFile keeps the period and what was published, so a restart
 	// continues instead of publishing the backfill again; empty: none.
@@ -74,7 +78,7 @@ func SimulateDefaults() SimulateConfig {
 		Anchor:       time.Date(2020, 3, 1, 0, 0, 0, 0, time.UTC),
 		RandomPerDay: 12,
 		Ongoing:      3,
-		MissingRate:  0.002,
+		MissingRate:  new(0.002),
 		Epoch:        60 * 24 * time.Hour,
 	}
 }
@@ -102,7 +106,7 @@ func (c *SimulateConfig) Defaults() {
 	if c.RandomPerDay == 0 {
 		c.RandomPerDay = d.RandomPerDay
 	}
-	if c.MissingRate == 0 {
+	if c.MissingRate == nil {
 		c.MissingRate = d.MissingRate
 	}
 }
@@ -118,8 +122,8 @@ func (c SimulateConfig) Validate() error {
 		return fmt.Errorf("simulate.epoch %s: want backfill+horizon (%s) .. 300 days", c.Epoch, c.Backfill+c.Horizon)
 	case c.RandomPerDay > 10_000:
 		return fmt.Errorf("simulate.random_per_day %g: want at most 10000", c.RandomPerDay)
-	case c.MissingRate < 0 || c.MissingRate >= 0.5:
-		return fmt.Errorf("simulate.missing_rate %g: want [0, 0.5)", c.MissingRate)
+	case c.MissingRate != nil && (*c.MissingRate < 0 || *c.MissingRate >= 0.5):
+		return fmt.Errorf("simulate.missing_rate %g: want [0, 0.5)", *c.MissingRate)
 	case c.Anchor.IsZero() && c.Catalogue != "":
 		return errors.New("simulate.anchor: needed with a catalogue")
 	}
@@ -156,7 +160,8 @@ type Simulator struct {
 	inj      []simulate.Injection
 	series   []simulate.Series
 	bins     map[string]time.Duration // per datasource; nil: simulate's defaults
-	genUntil int64                    // series cover bins ending up to here
+	genFrom  int64                    // series cover bins ending after here
+	genUntil int64                    // ... up to here
 	sent     int                      // points published by this Run
 }
 
@@ -198,6 +203,10 @@ func (s *Simulator) SetFollow(follow bool) { s.follow = follow }
 
 // Injections returns the outages of the current period (after Run started).
 func (s *Simulator) Injections() []simulate.Injection { return s.inj }
+
+// Entities returns the entities of the current period, with their sizes
+// (after Run started).
+func (s *Simulator) Entities() []simulate.EntitySpec { return s.ents }
 
 // Run publishes the backfill (or what a restart missed), then each bin
 // as its end passes, until ctx ends.
@@ -261,7 +270,7 @@ func (s *Simulator) newEpoch(from, firstNow int64) error {
 
 // setEpoch plans the period's entities and outages.
 func (s *Simulator) setEpoch(st simState) error {
-	s.st, s.series, s.genUntil = st, nil, 0
+	s.st, s.series, s.genFrom, s.genUntil = st, nil, 0, 0
 	s.ents = s.entities()
 	if len(s.ents) == 0 {
 		return errors.New("no entity to simulate: every cap is negative")
@@ -414,8 +423,8 @@ func (s *Simulator) publishUntil(ctx context.Context, now int64) error {
 			}
 		}
 		until := min(now, s.st.Published+slice, s.st.Epoch+int64(s.cfg.Epoch/time.Second))
-		if until > s.genUntil {
-			s.generate(until)
+		if until > s.genUntil || s.st.Published < s.genFrom {
+			s.generate(s.st.Published, until)
 		}
 		pts := s.points(s.st.Published, until)
 		for len(pts) > 0 {
@@ -435,18 +444,22 @@ func (s *Simulator) publishUntil(ctx context.Context, now int64) error {
 	return nil
 }
 
-// generate makes the series of the period up to at least until plus the
-// horizon. A series' values depend only on the period's start, the seed
-// and its outages, so a longer regeneration repeats the earlier bins'
-// values (only which bins are missing may differ).
-func (s *Simulator) generate(until int64) {
+// generate makes the series' bins ending in (from, until + horizon],
+// within the period. A bin's value depends only on the seed, its time and
+// the outages over it (ingest/simulate), so a window regenerated from a
+// later start repeats the bins it shares with the last one, missing ones
+// included: only what is still to publish is generated.
+func (s *Simulator) generate(from, until int64) {
 	end := min(until+int64(s.cfg.Horizon/time.Second), s.st.Epoch+int64(s.cfg.Epoch/time.Second))
 	end = max(end, until)
 	c := simulate.Defaults()
 	c.Seed = s.cfg.Seed
-	c.Start = time.Unix(s.st.Epoch, 0).UTC()
-	c.Duration = time.Duration(end-s.st.Epoch) * time.Second
-	c.MissingRate = s.cfg.MissingRate
+	c.Start = time.Unix(from, 0).UTC() // simulate aligns it down to each bin grid
+	c.Duration = time.Duration(end-from) * time.Second
+	c.MissingRate = simulate.Defaults().MissingRate
+	if s.cfg.MissingRate != nil {
+		c.MissingRate = *s.cfg.MissingRate
+	}
 	if s.bins != nil {
 		c.Bins = s.bins
 	}
@@ -455,13 +468,17 @@ func (s *Simulator) generate(until int64) {
 		panic(fmt.Sprintf("simulate config: %v", err))
 	}
 	s.series = g.Generate(s.ents, s.inj)
-	s.genUntil = end
+	s.genFrom, s.genUntil = from, end
 }
 
 // points returns the points of bins ending in (from, until], by bin
 // start then series.
 func (s *Simulator) points(from, until int64) []detect.Point {
-	var out []detect.Point
+	n := 0
+	for i := range s.series {
+		n += int((until-from)/s.series[i].Step) + 1
+	}
+	out := make([]detect.Point, 0, n)
 	for i := range s.series {
 		sr := &s.series[i]
 		first := max(0, (from-sr.Start)/sr.Step) // bins ending after from
