@@ -104,6 +104,9 @@ type Deps struct {
 	Subscriptions Subscriptions
 	// Outages answers the outage routes (outage.Service); nil: 503.
 	Outages Outages
+	// OutageHealth adds the outage pipeline to /healthz
+	// (outage.Service); nil: not reported.
+	OutageHealth OutageHealth
 }
 
 // Config configures the HTTP server.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -10,7 +11,14 @@ import (
 	"github.com/netwarden/netwarden/ingest/scrape"
 	"github.com/netwarden/netwarden/internal/resource"
 	"github.com/netwarden/netwarden/stream/check"
+	"github.com/netwarden/netwarden/stream/outage"
 )
+
+// OutageHealth reports the outage pipeline's state (outage.Service with
+// its exporter): /healthz shows it under "outage" and adds its problems.
+type OutageHealth interface {
+	Health(ctx context.Context) outage.Health
+}
 
 func (s *Server) check(c *gin.Context) {
 	if s.deps.Checker == nil {
@@ -45,8 +53,11 @@ type UnhealthyFeed struct {
 //   - "ok": no feed is unhealthy and every kind of list has loaded;
 //   - "degraded": some feed is unhealthy (unhealthy_feeds says which and
 //     why), or no list of some kind has ever loaded (not_loaded; its
-//     lookups answer 503). problems says it in words, e.g. "18 of 18
-//     feeds unhealthy" when no feed works at all.
+//     lookups answer 503), or the outage pipeline has a problem (its
+//     service stopped or failed, its SQL export keeps failing, or
+//     telemetry stopped arriving; "outage" has the details). problems
+//     says it in words, e.g. "18 of 18 feeds unhealthy" when no feed
+//     works at all.
 //
 // Status (idle, lag, pending, resources) is added once started.
 func (s *Server) healthz(c *gin.Context) {
@@ -55,11 +66,11 @@ func (s *Server) healthz(c *gin.Context) {
 		return
 	}
 	out := gin.H{"status": "ok"}
+	var problems []string
 	if s.deps.Lists != nil {
 		var (
 			counts    = map[string]int{scrape.StatusOK: 0, scrape.StatusPending: 0, scrape.StatusUnhealthy: 0}
 			unhealthy []UnhealthyFeed
-			problems  []string
 			lists     = s.deps.Lists.Lists()
 			loaded    = map[string]bool{}
 		)
@@ -84,12 +95,19 @@ func (s *Server) healthz(c *gin.Context) {
 		if len(notLoaded) > 0 {
 			out["not_loaded"] = notLoaded
 		}
-		if len(problems) > 0 {
-			out["status"] = "degraded"
-			out["problems"] = problems
-		}
 		counts["total"] = len(lists)
 		out["feeds"] = counts
+	}
+	if s.deps.OutageHealth != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+		h := s.deps.OutageHealth.Health(ctx)
+		cancel()
+		problems = append(problems, h.Problems...)
+		out["outage"] = h
+	}
+	if len(problems) > 0 {
+		out["status"] = "degraded"
+		out["problems"] = problems
 	}
 	if s.deps.Status != nil {
 		for k, v := range s.deps.Status(c.Request.Context()) {

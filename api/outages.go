@@ -48,12 +48,18 @@ const (
 
 func init() {
 	for k, v := range map[string]string{
-		"netwarden_outage_points_total":           "Telemetry points added to the outage detector.",
-		"netwarden_outage_points_late_total":      "Telemetry points rejected as late (their bin was already evaluated).",
-		"netwarden_outage_points_bad_total":       "Telemetry records that are no valid point (skipped).",
-		"netwarden_outage_alerts_total":           "Outage alerts stored.",
-		"netwarden_outage_alerts_published_total": "Outage alerts produced to netwarden.alerts.outage.",
-		"netwarden_outage_publish_errors_total":   "Failed rounds of producing outage alerts (retried).",
+		"netwarden_outage_points_total":                          "Telemetry points added to the outage detector.",
+		"netwarden_outage_points_late_total":                     "Telemetry points rejected as late (their bin was already evaluated).",
+		"netwarden_outage_points_bad_total":                      "Telemetry records that are no valid point (skipped).",
+		"netwarden_outage_alerts_total":                          "Outage alerts stored.",
+		"netwarden_outage_alerts_published_total":                "Outage alerts produced to netwarden.alerts.outage.",
+		"netwarden_outage_publish_errors_total":                  "Failed rounds of producing outage alerts (retried).",
+		"netwarden_outage_replay_seconds":                        "Duration of the last outage detector rebuild (replay of netwarden.telemetry).",
+		"netwarden_outage_watermark_timestamp_seconds":           "Outage detector watermark (event time, Unix seconds) at the last commit.",
+		"netwarden_outage_telemetry_last_timestamp_seconds":      "Produce time (Unix seconds) of the newest telemetry record the outage service consumed.",
+		"netwarden_outage_telemetry_lag_records":                 "Records on netwarden.telemetry not consumed by the outage service yet (-1 when unknown).",
+		"netwarden_outage_export_failures_total":                 "Failed rounds of the outage SQL export (retried).",
+		"netwarden_outage_export_last_success_timestamp_seconds": "Unix time of the last successful outage SQL export round.",
 	} {
 		help[k] = v
 	}

@@ -163,6 +163,23 @@ func TestOutageBinary(t *testing.T) {
 	}
 	waitSQL(`SELECT count(*) || ' ' || min(level) FROM outage_alerts WHERE entity_code = 'US'`, "2 critical")
 	waitSQL(`SELECT count(*) || ' ' || max(duration_seconds) FROM outage_events`, "1 2400")
+	// /healthz reports the outage pipeline (serve wires it): running,
+	// nothing left to consume, exported, no outage problem.
+	var h struct {
+		Problems []string `json:"problems"`
+		Outage   struct {
+			State     string `json:"state"`
+			Lag       int64  `json:"lag"`
+			Watermark int64  `json:"watermark"`
+			Export    struct {
+				LastSuccess string `json:"last_success"`
+			} `json:"export"`
+		} `json:"outage"`
+	}
+	if code, err := s.get("/healthz", &h); err != nil || code != 200 || h.Outage.State != "running" || h.Outage.Lag != 0 ||
+		h.Outage.Watermark < t0+300*79 || h.Outage.Export.LastSuccess == "" || strings.Contains(strings.Join(h.Problems, ";"), "outage") {
+		t.Fatalf("/healthz outage: %d %v %+v", code, err, h)
+	}
 
 	s.kill()
 	s.start()

@@ -101,6 +101,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	outageSQL := outage.NewExporter(outages, cfg.Query.OutageDir, cfg.Detect.ExportEvery, func(a, e []string) error {
 		return engine.SetOutageFiles(query.OutageFiles{Alerts: a, Events: e})
 	}, log.With("component", "outage-sql"))
+	outageSvc.SetExporter(outageSQL) // /healthz reports the export too
 
 	producer, err := brk.NewClient(
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -154,9 +155,15 @@ func cmdServe(ctx context.Context, args []string) error {
 		Outages:    outageSvc,
 		// Outage subscriptions (issue 7; fed by the outage service's tap).
 		Subscriptions: accounts,
-		Ready: func() bool {
+		OutageHealth:  outageSvc,
+		Ready: func() bool { // history and outage detector rebuilt
 			select {
 			case <-proc.Ready():
+			default:
+				return false
+			}
+			select {
+			case <-outageSvc.Ready():
 				return true
 			default:
 				return false
@@ -176,6 +183,14 @@ func cmdServe(ctx context.Context, args []string) error {
 		},
 	}, log.With("component", "http"))
 	registerGauges(proc, state, store)
+	metrics.NewGauge(`netwarden_outage_telemetry_lag_records`, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if lag, err := outageSvc.Lag(ctx); err == nil {
+			return float64(lag)
+		}
+		return -1
+	})
 
 	addr, err := srv.Listen()
 	if err != nil {

@@ -36,6 +36,10 @@ type Config struct {
 	// ExportEvery is how often alerts and events are exported as Parquet
 	// for SQL (outage_alerts, outage_events; default 30 s).
 	ExportEvery time.Duration `yaml:"export_every"`
+	// StaleAfter: once telemetry has arrived, /healthz turns degraded
+	// when no record was produced to netwarden.telemetry for longer
+	// (default 30 min; negative: never).
+	StaleAfter time.Duration `yaml:"stale_after"`
 }
 
 // Defaults fills zero fields.
@@ -64,6 +68,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ExportEvery == 0 {
 		c.ExportEvery = 30 * time.Second
+	}
+	if c.StaleAfter == 0 {
+		c.StaleAfter = 30 * time.Minute
 	}
 }
 

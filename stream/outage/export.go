@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet"
@@ -35,6 +36,8 @@ type Exporter struct {
 	every   time.Duration
 	onFiles func(alerts, events []string) error
 	log     *slog.Logger
+	mu      sync.Mutex
+	hs      ExportHealth // guarded by mu
 
 	alertFiles []string
 	endedFile  string // events that ended, as of alert id endedAt
@@ -82,7 +85,12 @@ func (x *Exporter) Run(ctx context.Context) error {
 	t := time.NewTicker(x.every)
 	defer t.Stop()
 	for {
-		if err := x.Export(ctx); err != nil && ctx.Err() == nil {
+		err := x.Export(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		x.exported(err)
+		if err != nil {
 			x.log.Warn("export outage alerts for SQL", "err", err)
 		}
 		select {

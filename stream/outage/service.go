@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -60,6 +62,11 @@ type Service struct {
 	topic string
 	out   string
 	ready chan struct{}
+
+	exp    *Exporter                  // its health is reported with the service's (SetExporter)
+	client atomic.Pointer[kgo.Client] // while running: end offsets for Lag
+	mu     sync.Mutex
+	hs     health // guarded by mu
 }
 
 // Option configures NewService.
@@ -95,7 +102,19 @@ func (s *Service) Store() *Store { return s.store }
 
 // Run consumes until ctx ends. It returns an error when the store or the
 // tap fails (fail-stop: a restart resumes from the last commit).
-func (s *Service) Run(ctx context.Context) error {
+func (s *Service) Run(ctx context.Context) (err error) {
+	s.setState(StateReplaying, nil)
+	defer func() {
+		if err != nil {
+			s.setState(StateFailed, err)
+		} else {
+			s.setState(StateStopped, nil)
+		}
+	}()
+	return s.run(ctx)
+}
+
+func (s *Service) run(ctx context.Context) error {
 	det, err := detect.New(s.cfg.Config)
 	if err != nil {
 		return fmt.Errorf("outage detector: %w", err)
@@ -109,6 +128,8 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
+	s.client.Store(cl)
+	defer s.client.Store(nil)
 	ends, err := broker.EndOffsets(ctx, cl, s.topic)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -125,7 +146,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.deliver(ctx, cl); err != nil {
 		return err
 	}
+	s.consumed(st.Offsets, st.Watermark)
 	close(s.ready)
+	s.setState(StateRunning, nil)
 	return s.live(ctx, det, st, ends, cl)
 }
 
@@ -171,6 +194,7 @@ func (s *Service) replay(ctx context.Context, det *detect.Detector, st State, en
 		}
 	}
 	det.AdvanceTo(st.Watermark)
+	s.replayed(time.Since(start))
 	s.log.Info("outage detector rebuilt", "points", n, "series", det.Series(), "watermark", st.Watermark, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -279,8 +303,14 @@ func (s *Service) live(ctx context.Context, det *detect.Detector, st State, ends
 			}
 		})
 		got := false
+		var newest time.Time
 		fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
 			got = got || len(ftp.Records) > 0
+			for _, r := range ftp.Records {
+				if r.Timestamp.After(newest) {
+					newest = r.Timestamp
+				}
+			}
 			if ftp.Err != nil {
 				return
 			}
@@ -291,6 +321,7 @@ func (s *Service) live(ctx context.Context, det *detect.Detector, st State, ends
 			}
 			al.fetched(ftp.Partition, ftp.HighWatermark, recs)
 		})
+		s.received(newest)
 		if got { // other partitions may hold earlier points: learn their ends
 			if m, err := broker.EndOffsets(ctx, cl, s.topic); err == nil {
 				al.ends(m)
@@ -351,6 +382,7 @@ func (s *Service) live(ctx context.Context, det *detect.Detector, st State, ends
 				return err
 			}
 			mAlerts.Add(len(stored))
+			s.consumed(b.Offsets, b.Watermark)
 		}
 		if err := s.deliver(ctx, prod); err != nil {
 			return err
