@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 func td(name string) string { return filepath.Join("testdata", name) }
@@ -262,5 +264,15 @@ func TestUserFilesConfig(t *testing.T) {
 	}
 	if err := (Config{AS2Org: td("as2org-good.txt"), RegionsCSV: td("regions-good.csv")}).Validate(); err != nil {
 		t.Errorf("Validate good files: %v", err)
+	}
+}
+
+// The YAML keys decode strictly, as cmd/netwarden decodes its config.
+func TestUserFilesYAMLKeys(t *testing.T) {
+	dec := yaml.NewDecoder(strings.NewReader("as2org: a.txt.gz\nregions_csv: r.csv\n"))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil || c.AS2Org != "a.txt.gz" || c.RegionsCSV != "r.csv" {
+		t.Errorf("decode = %+v, %v", c, err)
 	}
 }
