@@ -1,7 +1,10 @@
 // Package entity holds the metadata of the entities outage signals are kept for: countries
 // (ISO 3166-1 alpha-2 code, name, continent) from the datasets/country-codes CSV, autonomous
-// systems (number, organisation) from a MaxMind ASN database, and regions (MaxMind City
-// subdivisions: geoname id, ISO 3166-2 code, name, country).
+// systems (number, organisation) from a MaxMind ASN database and/or a CAIDA as2org file
+// (AS name, organisation and its country; it overrides MaxMind's organisation), and regions
+// (MaxMind City subdivisions: geoname id, ISO 3166-2 code, name, country) overridden or
+// complemented by a user regions CSV. userfiles.go states the two files' formats; a bad
+// line in either fails Load with the file and line.
 //
 // Contract: Lookup never rejects a syntactically valid code. A code without metadata is
 // accepted and returned with Known=false and whatever can be said about it (an ASN's
@@ -36,7 +39,8 @@ type Entity struct {
 	Name string // "United States of America", "AS3307 (Broadnet AS)", "New York"
 	// Known is false when the code is valid but no metadata source lists it.
 	Known bool
-	// Attrs: country: continent, continent_name, iso3, subregion; asn: org; region:
+	// Attrs: country: continent, continent_name, iso3, subregion; asn: org, and from an
+	// as2org file as_name, org_id, org_country (when not empty); region:
 	// country_code, iso_code (ISO 3166-2 subdivision code); any: note for unknown codes.
 	Attrs map[string]string
 }
@@ -59,8 +63,11 @@ var Continents = map[string]string{
 
 // AS is one autonomous system.
 type AS struct {
-	Number uint32
-	Org    string
+	Number     uint32
+	Org        string // organisation name (as2org's org name, else MaxMind's)
+	Name       string // as2org aut_name, e.g. "LVLT-1"
+	OrgID      string // as2org org_id
+	OrgCountry string // as2org org country (ISO 3166-1 alpha-2), may be empty
 }
 
 // Region is one first-level subdivision.
@@ -169,8 +176,15 @@ func (r *Registry) Lookup(typ, code string) (Entity, error) {
 		e.Known = true
 		if a.Org != "" {
 			e.Name = fmt.Sprintf("AS%d (%s)", n, a.Org)
+		} else if a.Name != "" {
+			e.Name = fmt.Sprintf("AS%d (%s)", n, a.Name)
 		}
 		e.Attrs = map[string]string{"org": a.Org}
+		for k, v := range map[string]string{"as_name": a.Name, "org_id": a.OrgID, "org_country": a.OrgCountry} {
+			if v != "" {
+				e.Attrs[k] = v
+			}
+		}
 		return e, nil
 	case TypeRegion:
 		if code == "" || strings.ContainsAny(code, " \t\n") {

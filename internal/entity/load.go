@@ -18,6 +18,12 @@ type Config struct {
 	CountriesCSV string `yaml:"countries_csv"` // datasets/country-codes CSV
 	ASNDB        string `yaml:"asn_db"`        // MaxMind GeoLite2-ASN (or GeoIP2-ISP) .mmdb
 	CityDB       string `yaml:"city_db"`       // MaxMind GeoLite2-City / GeoIP2-City .mmdb
+	// AS2Org is a CAIDA as-org2info file (.txt or .gz): AS names and organisations that
+	// override or complement the ASN database (userfiles.go).
+	AS2Org string `yaml:"as2org"`
+	// RegionsCSV lists regions (id,country_code,name,iso_code) that override or complement
+	// the City database's subdivisions (userfiles.go).
+	RegionsCSV string `yaml:"regions_csv"`
 }
 
 // Defaults returns the paths of the shared data, relative to the repository root.
@@ -33,6 +39,7 @@ func Defaults() Config {
 func (c Config) Validate() error {
 	for _, p := range []struct{ name, path string }{
 		{"entity.countries_csv", c.CountriesCSV}, {"entity.asn_db", c.ASNDB}, {"entity.city_db", c.CityDB},
+		{"entity.as2org", c.AS2Org}, {"entity.regions_csv", c.RegionsCSV},
 	} {
 		if p.path == "" {
 			continue
@@ -44,7 +51,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Load reads every configured source.
+// Load reads every configured source: the countries, the MaxMind databases, then the
+// as2org file and the regions CSV over them; relations come from the MaxMind databases only.
 func Load(c Config) (*Registry, error) {
 	r := &Registry{}
 	if c.CountriesCSV != "" {
@@ -65,6 +73,16 @@ func Load(c Config) (*Registry, error) {
 	}
 	if c.CityDB != "" {
 		if err := r.loadRegions(c.CityDB); err != nil {
+			return nil, err
+		}
+	}
+	if c.AS2Org != "" {
+		if err := r.loadAS2Org(c.AS2Org); err != nil {
+			return nil, err
+		}
+	}
+	if c.RegionsCSV != "" {
+		if err := r.loadRegionsCSV(c.RegionsCSV); err != nil {
 			return nil, err
 		}
 	}
