@@ -209,20 +209,31 @@ func (c *Config) defaults() {
 		c.Notify.PublicURL = "http://" + net.JoinHostPort(host, port)
 	}
 	c.Notify.Defaults()
-	if c.Entity == (entity.Config{}) {
-		c.Entity = existingEntityFiles(entity.Defaults())
-	}
+	c.Entity = entityDefaults(c.Entity)
 	simulateDefaults(c)
 }
 
-// existingEntityFiles keeps the default metadata files that exist, so a
-// checkout without ../shared runs with no metadata (every code is then
-// annotated as unknown) instead of failing.
-func existingEntityFiles(c entity.Config) entity.Config {
-	for _, p := range []*string{&c.CountriesCSV, &c.ASNDB, &c.CityDB} {
-		if _, err := os.Stat(*p); err != nil {
-			*p = ""
+// entityDefaults fills each unset MaxMind/countries path with the shared
+// data's file when that exists (a checkout without ../shared then runs
+// with no metadata, every code annotated as unknown, instead of
+// failing); "none" turns a source off.
+func entityDefaults(c entity.Config) entity.Config {
+	d := entity.Defaults()
+	for _, f := range []struct{ p, def *string }{{&c.CountriesCSV, &d.CountriesCSV}, {&c.ASNDB, &d.ASNDB}, {&c.CityDB, &d.CityDB}} {
+		switch *f.p {
+		case "none":
+			*f.p = ""
+		case "":
+			if _, err := os.Stat(*f.def); err == nil {
+				*f.p = *f.def
+			}
 		}
+	}
+	if c.AS2Org == "none" {
+		c.AS2Org = ""
+	}
+	if c.RegionsCSV == "none" {
+		c.RegionsCSV = ""
 	}
 	return c
 }
