@@ -36,6 +36,11 @@ type Config struct {
 	// ExportEvery is how often alerts and events are exported as Parquet
 	// for SQL (outage_alerts, outage_events; default 30 s).
 	ExportEvery time.Duration `yaml:"export_every"`
+	// AlignWait is how long a consumed point waits for the other
+	// partitions while one of them is empty, so a producer's burst
+	// split over partitions is lined up by event time (default 2 s;
+	// negative: no wait).
+	AlignWait time.Duration `yaml:"align_wait"`
 	// StaleAfter: once telemetry has arrived, /healthz turns degraded
 	// when no record was produced to netwarden.telemetry for longer
 	// (default 30 min; negative: never).
@@ -68,6 +73,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ExportEvery == 0 {
 		c.ExportEvery = 30 * time.Second
+	}
+	if c.AlignWait == 0 {
+		c.AlignWait = 2 * time.Second
 	}
 	if c.StaleAfter == 0 {
 		c.StaleAfter = 30 * time.Minute

@@ -40,6 +40,8 @@
 //
 // Late points (a bin already evaluated) and malformed records are counted
 // (netwarden_outage_points_late_total, _bad_total) and skipped. Points of
-// different series interleave across partitions, so a producer far behind
-// the others (more than detect.grace) has its points rejected as late.
+// different series interleave across partitions: the aligner waits
+// detect.align_wait for an empty partition (a burst split over partitions
+// is lined up), but a producer far behind the others (more than that and
+// detect.grace) has its points rejected as late.
 package outage

@@ -278,7 +278,7 @@ func (s *Service) live(ctx context.Context, det *detect.Detector, st State, ends
 		return err
 	}
 	defer cl.Close()
-	al := newAligner(start, ends)
+	al := newAligner(start, ends, s.cfg.AlignWait)
 	paused := map[int32]bool{}
 	var b Batch
 	det.OnBin(func(v detect.Verdict) { b.Verdicts = append(b.Verdicts, v) })
@@ -286,10 +286,14 @@ func (s *Service) live(ctx context.Context, det *detect.Detector, st State, ends
 	lastPrune := time.Time{}
 	lastW := st.Watermark
 	backlog := false
+	var hold time.Duration // until the aligner's held head may go
 	for {
 		wait := s.cfg.Tick
 		if backlog { // released records remain: do not wait for new ones
 			wait = time.Millisecond
+		}
+		if hold > 0 && hold < wait {
+			wait = hold
 		}
 		pctx, cancel := context.WithTimeout(ctx, wait)
 		fs := cl.PollRecords(pctx, s.cfg.MaxBatch)
@@ -315,9 +319,10 @@ func (s *Service) live(ctx context.Context, det *detect.Detector, st State, ends
 				return
 			}
 			recs := make([]queued, len(ftp.Records))
+			at := time.Now() // the hold is wall time, whatever the event clock
 			for i, r := range ftp.Records {
 				p, err := decode(r)
-				recs[i] = queued{offset: r.Offset, p: p, err: err}
+				recs[i] = queued{offset: r.Offset, p: p, err: err, at: at}
 			}
 			al.fetched(ftp.Partition, ftp.HighWatermark, recs)
 		})
@@ -331,9 +336,11 @@ func (s *Service) live(ctx context.Context, det *detect.Detector, st State, ends
 		}
 		b = Batch{Offsets: map[int32]int64{}}
 		n := 0
+		hold = 0
 		for n < s.cfg.MaxBatch {
-			part, q, ok := al.next()
+			part, q, ok, retry := al.next(time.Now())
 			if !ok {
+				hold = retry
 				break
 			}
 			n++
