@@ -17,11 +17,7 @@ import (
 // events of durations from a minute to weeks and random ranges, with
 // and without entity filters.
 func TestEventsOverlapQuery(t *testing.T) {
-	store, err := outage.OpenStore(filepath.Join(t.TempDir(), "outage.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, filepath.Join(t.TempDir(), "outage.db"))
 	r := rand.New(rand.NewPCG(3, 4))
 	const asOf = 10_000_000
 	var evs []detect.Event

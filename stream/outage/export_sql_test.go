@@ -23,11 +23,7 @@ import (
 func TestExportSQL(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(filepath.Join(dir, "outage.db"))
-	store, err := outage.OpenStore(cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Path)
 	eng, err := query.New(query.Config{HistoryDir: filepath.Join(dir, "history"), OutageDir: filepath.Join(dir, "sql")})
 	if err != nil {
 		t.Fatal(err)
@@ -192,11 +188,7 @@ func TestExportSQL(t *testing.T) {
 func TestExportRetriesSetFiles(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(filepath.Join(dir, "outage.db"))
-	store, err := outage.OpenStore(cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Path)
 	ctx := context.Background()
 	alerts, _ := reference(t, cfg, genPoints(4, 30, 300))
 	if _, err := store.Commit(ctx, outage.Batch{Alerts: alerts, Offsets: map[int32]int64{0: 1}, Watermark: alerts[len(alerts)-1].Time}); err != nil {

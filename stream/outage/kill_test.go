@@ -145,11 +145,7 @@ func TestKillRestart(t *testing.T) {
 		t.Fatal("no kill landed while the service was consuming: the test checked nothing")
 	}
 	t.Logf("%d kills mid-stream (%d records)", kills, len(pts))
-	store, err := outage.OpenStore(cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Path)
 	stored := storedAlerts(t, store)
 	sameAlerts(t, "stored after kills", plain(stored), want)
 	tapped := tappedIDs(t, tapPath)
@@ -172,11 +168,7 @@ func TestKillRestart(t *testing.T) {
 
 func consumed(t *testing.T, path string) int64 {
 	t.Helper()
-	s, err := outage.OpenStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openStore(t, path)
 	st, err := s.State(context.Background())
 	if err != nil {
 		t.Fatal(err)

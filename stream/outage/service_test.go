@@ -330,11 +330,7 @@ func TestServiceMatchesReference(t *testing.T) {
 	pts := genPoints(1, 30, 300)
 	wantAlerts, wantVerdicts := reference(t, cfg, pts)
 
-	store, err := outage.OpenStore(cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Path)
 	tap := &tapRecorder{}
 	r := startService(t, cfg, brk, store, tap)
 	publish(t, brk, pts)
@@ -439,11 +435,7 @@ func TestReplayEqualsLive(t *testing.T) {
 	cfg := testConfig(filepath.Join(dir, "restarted.db"))
 	wantAlerts, _ := reference(t, cfg, pts)
 
-	store, err := outage.OpenStore(cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Path)
 	tap := &tapRecorder{}
 	r := startService(t, cfg, brk, store, tap)
 	publish(t, brk, pts[:half])
@@ -467,11 +459,7 @@ func TestReplayEqualsLive(t *testing.T) {
 
 	// The uninterrupted run, on its own store over the same topic.
 	cfg2 := testConfig(filepath.Join(dir, "live.db"))
-	store2, err := outage.OpenStore(cfg2.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store2.Close()
+	store2 := openStore(t, cfg2.Path)
 	r2 := startService(t, cfg2, brk, store2, nil)
 	waitConsumed(t, store2, int64(len(pts)))
 	if err := r2.stop(t); err != nil {
@@ -535,11 +523,7 @@ func TestTapFailStop(t *testing.T) {
 	if len(wantAlerts) < 10 {
 		t.Fatalf("reference raised %d alerts; need at least 10", len(wantAlerts))
 	}
-	store, err := outage.OpenStore(cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Path)
 	tap := &tapRecorder{failAfter: len(wantAlerts) / 2}
 	publish(t, brk, pts)
 	r := startService(t, cfg, brk, store, tap)
@@ -600,11 +584,7 @@ func TestLiveBacklogIsNotLate(t *testing.T) {
 	}
 	publish(t, brk, pts) // the backlog is there before the service starts
 
-	store, err := outage.OpenStore(cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Path)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	clock := func() time.Time { return time.Unix(last, 0) } // the data is live
@@ -616,14 +596,7 @@ func TestLiveBacklogIsNotLate(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.State(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	late := 0
-	for _, m := range st.Late {
-		late += len(m)
-	}
+	late := lateCount(t, store)
 	if late != 0 {
 		t.Errorf("%d of %d points late", late, len(pts))
 	}
@@ -644,11 +617,7 @@ func TestReplaySkipsLatePoints(t *testing.T) {
 	cfg := testConfig(filepath.Join(dir, "outage.db"))
 	wantAlerts, wantVerdicts := reference(t, cfg, pts)
 
-	store, err := outage.OpenStore(cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Path)
 	r := startService(t, cfg, brk, store, nil)
 	publish(t, brk, pts[:half])
 	waitConsumed(t, store, int64(half))
@@ -670,15 +639,7 @@ func TestReplaySkipsLatePoints(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.State(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, m := range st.Late {
-		n += len(m)
-	}
-	if n != len(late) {
+	if n := lateCount(t, store); n != len(late) {
 		t.Fatalf("%d points stored as late, want %d", n, len(late))
 	}
 
@@ -721,11 +682,7 @@ func TestReplayAfterRetention(t *testing.T) {
 	pts := genPoints(7, 10, 200)
 	half := len(pts) / 2
 	cfg := testConfig(filepath.Join(dir, "outage.db"))
-	store, err := outage.OpenStore(cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Path)
 	r := startService(t, cfg, brk, store, nil)
 	publish(t, brk, pts[:half])
 	waitConsumed(t, store, int64(half))
@@ -792,11 +749,7 @@ func TestBurstSplitOverPartitions(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("the reference raised no alert")
 	}
-	store, err := outage.OpenStore(cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openStore(t, cfg.Path)
 	r := startService(t, cfg, brk, store, &tapRecorder{})
 	cl, err := brk.NewClient(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
@@ -820,16 +773,34 @@ func TestBurstSplitOverPartitions(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.State(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	late := 0
-	for _, m := range st.Late {
-		late += len(m)
-	}
+	late := lateCount(t, store)
 	if late != 0 {
 		t.Errorf("%d of %d points late", late, len(a)+len(b))
 	}
 	sameAlerts(t, "stored", plain(storedAlerts(t, store)), want)
+}
+
+// openStore opens the store at path, closed when the test ends.
+func openStore(t *testing.T, path string) *outage.Store {
+	t.Helper()
+	store, err := outage.OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
+// lateCount is the number of points the store recorded as late.
+func lateCount(t *testing.T, store *outage.Store) int {
+	t.Helper()
+	st, err := store.State(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range st.Late {
+		n += len(m)
+	}
+	return n
 }
