@@ -13,6 +13,7 @@ package api
 // is HTTP 400 with the message in the envelope's "error".
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -592,32 +593,22 @@ func iodaFlag(c *gin.Context, name string) (set, on bool, err error) {
 
 // orderOf sorts xs stably by q.orderBy (nothing to do without one).
 func orderOf[T any](xs []T, q v2Query, time, score func(T) float64, name func(T) string) {
-	var cmp func(a, b T) int
+	var order func(a, b T) int
 	switch q.orderBy {
 	case "time":
-		cmp = func(a, b T) int { return compareF(time(a), time(b)) }
+		order = func(a, b T) int { return cmp.Compare(time(a), time(b)) }
 	case "score":
-		cmp = func(a, b T) int { return compareF(score(a), score(b)) }
+		order = func(a, b T) int { return cmp.Compare(score(a), score(b)) }
 	case "name":
-		cmp = func(a, b T) int { return strings.Compare(name(a), name(b)) }
+		order = func(a, b T) int { return strings.Compare(name(a), name(b)) }
 	default:
 		return
 	}
 	if q.desc {
-		slices.SortStableFunc(xs, func(a, b T) int { return cmp(b, a) })
+		slices.SortStableFunc(xs, func(a, b T) int { return order(b, a) })
 		return
 	}
-	slices.SortStableFunc(xs, cmp)
-}
-
-func compareF(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	slices.SortStableFunc(xs, order)
 }
 
 var (

@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,7 +150,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	ms := slices.Clone(migrations)
-	slices.SortFunc(ms, func(a, b migration) int { return cmpString(a.name, b.name) })
+	slices.SortFunc(ms, func(a, b migration) int { return strings.Compare(a.name, b.name) })
 	for _, m := range ms {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
 			var n int
@@ -172,16 +173,6 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // tx runs fn in a write transaction, committing if it returns nil.
