@@ -20,11 +20,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
-	"github.com/netwarden/netwarden/detect"
 	"github.com/netwarden/netwarden/internal/account"
 	"github.com/netwarden/netwarden/internal/entity"
 	"github.com/netwarden/netwarden/query"
-	"github.com/netwarden/netwarden/stream/outage"
 )
 
 func testRegistry(t *testing.T) *entity.Registry {
@@ -138,7 +136,7 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := testRegistry(t)
-	_, ts := docServer(t, Deps{Entities: reg, Outages: testOutages(t), SQL: engine,
+	_, ts := docServer(t, Deps{Entities: reg, Outages: OutageFixture(t), SQL: engine,
 		Accounts: accounts, Alerts: accounts, Settings: accounts, Sessions: accounts, Subscriptions: accounts})
 	doc, _ := loadDoc(t, ts.URL)
 	doc.Servers = openapi3.Servers{{URL: ts.URL}}
@@ -263,40 +261,6 @@ func TestOpenAPIResponsesValidate(t *testing.T) {
 			}
 		})
 	}
-}
-
-// testOutages is a real outage store holding an ended US outage (bgp critical 3000-4200,
-// with verdicts) and an ongoing AS15169 warning.
-func testOutages(t *testing.T) *outage.Service {
-	t.Helper()
-	cfg := outage.Config{Path: filepath.Join(t.TempDir(), "outage.db")}
-	cfg.Defaults()
-	store, err := outage.OpenStore(cfg.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	al := func(ds, typ, code string, tm int64, l detect.Level, v, h float64) detect.Alert {
-		return detect.Alert{Datasource: ds, EntityType: typ, EntityCode: code, Time: tm, Level: l,
-			Condition: detect.Condition(cfg.Datasources[ds], l), Value: v, HistoryValue: h, Method: detect.Method, Window: cfg.Datasources[ds].Window}
-	}
-	var vs []detect.Verdict
-	for tm := int64(0); tm < 6000; tm += 300 {
-		v := detect.Verdict{Datasource: detect.BGP, EntityType: "country", EntityCode: "US", Time: tm, Value: 100, HistoryValue: 100, Judged: tm >= 600}
-		if tm >= 3000 && tm < 4200 {
-			v.Value, v.Level = 20, detect.Critical
-		}
-		vs = append(vs, v)
-	}
-	b := outage.Batch{Verdicts: vs, Offsets: map[int32]int64{0: 1}, Watermark: 12000, Alerts: []detect.Alert{
-		al(detect.BGP, "country", "US", 3000, detect.Critical, 20, 100),
-		al(detect.BGP, "country", "US", 4200, detect.Normal, 99, 100),
-		al(detect.BGP, "asn", "15169", 9000, detect.Warning, 90, 100),
-	}}
-	if _, err := store.Commit(context.Background(), b); err != nil {
-		t.Fatal(err)
-	}
-	return outage.NewService(cfg, nil, store, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 func TestDocsPage(t *testing.T) {
@@ -427,7 +391,7 @@ func TestEntitiesQueryHTTP(t *testing.T) {
 // ones the document lists: each documented one is not refused as unknown, and the refusal of
 // another one names the documented ones.
 func TestOpenAPIQueryParametersAreTheAcceptedOnes(t *testing.T) {
-	_, ts := docServer(t, Deps{Entities: testRegistry(t), Outages: testOutages(t)})
+	_, ts := docServer(t, Deps{Entities: testRegistry(t), Outages: OutageFixture(t)})
 	doc, _ := loadDoc(t, ts.URL)
 	checked := 0
 	for path, item := range doc.Paths.Map() {
