@@ -179,16 +179,9 @@ func cmdBGP(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log)
-	var asns, ctry *bgp.Ranges
-	if *pfx2as != "" {
-		if asns, err = bgp.LoadPfx2AS(*pfx2as); err != nil {
-			return err
-		}
-	}
-	if *countries != "" {
-		if ctry, err = bgp.LoadCountries(*countries); err != nil {
-			return err
-		}
+	asns, ctry, err := loadRanges(*pfx2as, *countries)
+	if err != nil {
+		return err
 	}
 	vis, err := bgp.NewVisibility(bgp.Defaults(), asns, ctry)
 	if err != nil {
@@ -222,16 +215,9 @@ func cmdObserve(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log)
-	var asns, ctry *bgp.Ranges
-	if *pfx2as != "" {
-		if asns, err = bgp.LoadPfx2AS(*pfx2as); err != nil {
-			return err
-		}
-	}
-	if *countries != "" {
-		if ctry, err = bgp.LoadCountries(*countries); err != nil {
-			return err
-		}
+	asns, ctry, err := loadRanges(*pfx2as, *countries)
+	if err != nil {
+		return err
 	}
 	// The detector's bins (detect: section), as serve's intake aligns to.
 	bin := cfg.Detect.Datasources[*ds].Bin
@@ -283,4 +269,21 @@ func cmdObserve(ctx context.Context, args []string) error {
 	total.Points += n
 	log.Info("observations aggregated", "datasource", *ds, "observations", total.Observations, "late_dropped", total.Late, "points", total.Points)
 	return nil
+}
+
+// loadRanges loads the /24 attribution tables of bgp and observe: ASNs
+// from a CAIDA pfx2as file, countries from a MaxMind database; an empty
+// path gives a nil table.
+func loadRanges(pfx2as, countries string) (asns, ctry *bgp.Ranges, err error) {
+	if pfx2as != "" {
+		if asns, err = bgp.LoadPfx2AS(pfx2as); err != nil {
+			return nil, nil, err
+		}
+	}
+	if countries != "" {
+		if ctry, err = bgp.LoadCountries(countries); err != nil {
+			return nil, nil, err
+		}
+	}
+	return asns, ctry, nil
 }
