@@ -237,6 +237,24 @@ type ListRow struct {
 // SetLists atomically replaces the content of the `lists` table. Queries see
 // either the old or the new content.
 func (e *Engine) SetLists(rows []ListRow) error {
+	return e.adminTx("set lists", func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM lists`); err != nil {
+			return fmt.Errorf("clear: %w", err)
+		}
+		for _, r := range rows {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO lists VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				r.Name, r.Kind, r.Source, r.Format, r.Status,
+				nullTime(r.LastFetch), nullTime(r.LastChange), r.Entries, nullString(r.Error)); err != nil {
+				return fmt.Errorf("insert %q: %w", r.Name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// adminTx runs fn in one transaction of the admin connection, under the
+// write lock and the query timeout; errors are prefixed "query: <what>: ".
+func (e *Engine) adminTx(what string, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
@@ -249,21 +267,14 @@ func (e *Engine) SetLists(rows []ListRow) error {
 	defer cancel()
 	tx, err := e.admin.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("query: set lists: begin: %w", err)
+		return fmt.Errorf("query: %s: begin: %w", what, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM lists`); err != nil {
-		return fmt.Errorf("query: set lists: clear: %w", err)
-	}
-	for _, r := range rows {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO lists VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			r.Name, r.Kind, r.Source, r.Format, r.Status,
-			nullTime(r.LastFetch), nullTime(r.LastChange), r.Entries, nullString(r.Error)); err != nil {
-			return fmt.Errorf("query: set lists: insert %q: %w", r.Name, err)
-		}
+	if err := fn(ctx, tx); err != nil {
+		return fmt.Errorf("query: %s: %w", what, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("query: set lists: commit: %w", err)
+		return fmt.Errorf("query: %s: commit: %w", what, err)
 	}
 	return nil
 }

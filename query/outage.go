@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -85,27 +86,14 @@ func (e *Engine) SetOutageFiles(f OutageFiles) error {
 	if err != nil {
 		return err
 	}
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
-	if e.closed.Load() {
-		return ErrClosed
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeout)
-	defer cancel()
-	tx, err := e.admin.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("query: set outage files: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	for _, s := range outageViewsSQL(clean) {
-		if _, err := tx.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("query: set outage files (%d alert, %d event files): %w", len(clean.Alerts), len(clean.Events), err)
+	return e.adminTx("set outage files", func(ctx context.Context, tx *sql.Tx) error {
+		for _, s := range outageViewsSQL(clean) {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("%d alert, %d event files: %w", len(clean.Alerts), len(clean.Events), err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("query: set outage files: commit: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // SetOutageFiles sets the files of the outage views. Workers apply it
